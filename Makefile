@@ -1,0 +1,63 @@
+# mnistnet: `make lab` to learn, `make test` to check everything.
+# Everything is installed into ./.venv; nothing outside the project is touched.
+# Each target is idempotent: a second run skips what is already done.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+# JupyterLab refuses to run as root unless told it may.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+NBVAL  := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+.PHONY: help setup setup-test data lab test test-unit test-notebooks test-ui notebooks bench clean
+
+help:
+	@echo "make lab        set up .venv, fetch MNIST, open JupyterLab on notebooks/"
+	@echo "make test       set up .venv (with test extras), fetch MNIST, run every test and notebook"
+	@echo "make test-ui    the real-browser test of the training widget (needs chromium)"
+	@echo "make notebooks  re-execute every notebook in place, so committed outputs are what a run gives"
+	@echo "make bench      accuracy and speed benchmark"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Stamp files record that the install matching this pyproject.toml is done.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PIP) install -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(PIP) install -e '.[test]'
+	@touch $@
+
+setup: $(VENV)/.installed
+setup-test: $(VENV)/.installed-test
+
+# Fast when the data is already cached: it only checks the cache.
+data: setup
+	$(PY) -m mnistnet fetch
+
+lab: setup data
+	cd notebooks && ../$(VENV)/bin/jupyter lab $(ROOT_FLAG)
+
+test: setup-test data
+	$(PY) -m pytest tests --ignore=tests/ui $(NBVAL) notebooks
+
+test-unit: setup-test
+	$(PY) -m pytest tests --ignore=tests/ui
+
+test-notebooks: setup-test data
+	$(PY) -m pytest $(NBVAL) notebooks
+
+test-ui: setup-test data
+	$(PY) -m pytest tests/ui
+
+notebooks: setup-test data
+	cd notebooks && ../$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace *.ipynb
+
+bench: setup data
+	$(PY) -m mnistnet.bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,225 @@
+"""Activations and costs, each with its derivative right beside it.
+
+Introduced in ``notebooks/02-forward-pass-shapes.ipynb`` (sigmoid, the cost)
+and ``notebooks/03-backprop-shapes.ipynb`` (their derivatives).
+
+Every function works elementwise or along the **last** axis, so the same code
+serves one sample ``(n,)`` and a batch of rows ``(B, n)``.
+"""
+
+import numpy as np
+
+
+# --- activations -----------------------------------------------------------
+
+def sigmoid(z):
+    """The logistic function σ(z) = 1 / (1 + e^(−z)), elementwise.
+
+    Written as ½(1 + tanh(z/2)), which is the same function but never
+    overflows: the textbook form computes e^(−z), and for z = −1000 that is
+    inf (numpy warns "overflow encountered in exp").
+
+    Inputs:
+    - z: array of any shape.
+    Returns:
+    - a: array of the same shape and float dtype, values in [0, 1].
+    """
+    z = np.asarray(z)
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def sigmoid_prime(z):
+    """The derivative σ'(z) = σ(z)(1 − σ(z)), elementwise.
+
+    Note that it takes **z**, not the activation a = σ(z). Passing a instead
+    is a classic bug (notebook 04 shows what it does to the gradient).
+
+    Inputs:
+    - z: array of any shape.
+    Returns:
+    - array of the same shape, values in [0, 0.25].
+    """
+    s = sigmoid(z)
+    return s * (1.0 - s)
+
+
+def softmax(z):
+    """Softmax along the last axis: a_j = e^(z_j) / Σ_k e^(z_k).
+
+    The row maximum is subtracted first; that leaves the result unchanged and
+    keeps e^(·) from overflowing.
+
+    Inputs:
+    - z: (n,) or (B, n).
+    Returns:
+    - a: same shape; each row is positive and sums to 1.
+    """
+    z = np.asarray(z)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _log_sigmoid(z):
+    """ln σ(z) = −ln(1 + e^(−z)), computed without overflow or log(0)."""
+    return -np.logaddexp(0.0, -z)
+
+
+def _logsumexp(z):
+    """ln Σ_k e^(z_k) along the last axis, shifted by the maximum for stability."""
+    m = z.max(axis=-1, keepdims=True)
+    return (m + np.log(np.exp(z - m).sum(axis=-1, keepdims=True)))[..., 0]
+
+
+class Sigmoid:
+    """Sigmoid output layer: a = σ(z), each output on its own in (0, 1)."""
+
+    name = "sigmoid"
+
+    @staticmethod
+    def fn(z):
+        """z (..., n) -> a (..., n)."""
+        return sigmoid(z)
+
+    @staticmethod
+    def backward(z, a, grad_a):
+        """Turn ∂C/∂a into δ = ∂C/∂z.
+
+        Each a_j depends only on z_j, so the Jacobian is diagonal and the
+        chain rule is an elementwise product: δ = ∂C/∂a ⊙ σ'(z).
+
+        Inputs:
+        - z, a, grad_a: (..., n).
+        Returns:
+        - delta: (..., n).
+        """
+        return grad_a * a * (1.0 - a)
+
+
+class Softmax:
+    """Softmax output layer: a = softmax(z), outputs positive and summing to 1."""
+
+    name = "softmax"
+
+    @staticmethod
+    def fn(z):
+        """z (..., n) -> a (..., n)."""
+        return softmax(z)
+
+    @staticmethod
+    def backward(z, a, grad_a):
+        """Turn ∂C/∂a into δ = ∂C/∂z.
+
+        Every a_j depends on every z_k (∂a_j/∂z_k = a_j(1[j=k] − a_k)), so
+        δ_k = Σ_j ∂C/∂a_j · ∂a_j/∂z_k = a_k (∂C/∂a_k − Σ_j ∂C/∂a_j a_j).
+
+        Inputs:
+        - z, a, grad_a: (..., n).
+        Returns:
+        - delta: (..., n).
+        """
+        return a * (grad_a - (grad_a * a).sum(axis=-1, keepdims=True))
+
+
+OUTPUTS = {"sigmoid": Sigmoid, "softmax": Softmax}
+
+
+# --- costs --------------------------------------------------------------------
+# Each cost gives the cost of each sample (`fn`) and the error of the output
+# layer, δ^L = ∂C/∂z^L (`delta`). Batch costs are the mean of `fn` over rows.
+
+class QuadraticCost:
+    """C = ½‖a − t‖² per sample, t the one-hot target."""
+
+    name = "quadratic"
+
+    @staticmethod
+    def fn(z, a, t, output=None):
+        """Per-sample cost.
+
+        Inputs:
+        - z, a, t: (n,) or (B, n): weighted input, output activation, one-hot target.
+        - output: not needed here; taken so that every cost is called alike.
+        Returns:
+        - C: a float for one sample, or (B,) for a batch.
+        """
+        return 0.5 * ((a - t) ** 2).sum(axis=-1)
+
+    @staticmethod
+    def delta(z, a, t, output):
+        """δ^L = ∂C/∂z^L: ∂C/∂a = (a − t), passed back through the output layer.
+
+        With a sigmoid output this is the learner's (a − t) ⊙ σ'(z): small
+        when the output saturates, which is why quadratic cost learns slowly
+        from bad starts (notebook 07).
+
+        Inputs:
+        - z, a, t: (n,) or (B, n).
+        - output: Sigmoid or Softmax.
+        Returns:
+        - delta: same shape as a.
+        """
+        return output.backward(z, a, a - t)
+
+
+class CrossEntropyCost:
+    """Cross-entropy, for either output layer.
+
+    - sigmoid outputs: C = −Σ_j [t_j ln a_j + (1 − t_j) ln(1 − a_j)]  (the book's chapter 3)
+    - softmax outputs: C = −ln a_y, y the true class.
+
+    The logs are computed from z (ln σ(z) = −ln(1 + e^(−z))), so a saturated
+    output gives a large finite cost, never log(0).
+    """
+
+    name = "cross_entropy"
+
+    @staticmethod
+    def fn(z, a, t, output=Sigmoid):
+        """Per-sample cost.
+
+        Inputs:
+        - z, a, t: (n,) or (B, n).
+        - output: Sigmoid or Softmax (which formula applies).
+        Returns:
+        - C: a float for one sample, or (B,) for a batch.
+        """
+        if output is Softmax:
+            return _logsumexp(z) - (t * z).sum(axis=-1)
+        return -(t * _log_sigmoid(z) + (1 - t) * _log_sigmoid(-z)).sum(axis=-1)
+
+    @staticmethod
+    def delta(z, a, t, output):
+        """δ^L = a − t, for both output layers.
+
+        ∂C/∂a has a(1 − a) in its denominator (sigmoid) and the softmax
+        Jacobian has the matching factor, so the two cancel exactly. No σ'(z)
+        is left to shrink the gradient when an output saturates.
+
+        Inputs:
+        - z, a, t: (n,) or (B, n).
+        - output: Sigmoid or Softmax.
+        Returns:
+        - delta: same shape as a.
+        """
+        return a - t
+
+
+COSTS = {"quadratic": QuadraticCost, "cross_entropy": CrossEntropyCost}
+
+
+def one_hot(y, n=10, dtype=np.float64):
+    """One-hot targets: label 3 becomes t = [0, 0, 0, 1, 0, 0, 0, 0, 0, 0].
+
+    Inputs:
+    - y: an integer label, or integer labels (B,).
+    - n: number of classes.
+    Returns:
+    - t: (n,) for one label, (B, n) for labels (B,).
+    """
+    y = np.asarray(y)
+    t = np.zeros(y.shape + (n,), dtype=dtype)
+    if y.ndim == 0:
+        t[y] = 1.0
+    else:
+        t[np.arange(y.shape[0]), y] = 1.0
+    return t
