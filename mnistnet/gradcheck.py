@@ -1,0 +1,253 @@
+"""Gradient checking: compare backprop with central differences of the cost.
+
+Introduced in ``notebooks/04-gradient-check.ipynb``.
+
+For every parameter θ (an entry of some W^l or b^l) the numerical gradient is
+the central difference of the **mean** batch cost (no L2 term)::
+
+    ∂C/∂θ ≈ (C(θ + h) − C(θ − h)) / 2h          error O(h²) from the Taylor series
+
+and the check compares it with the analytic gradient from a backprop function,
+one parameter array at a time (W1, b1, W2, b2, …), with ``rel_error``.
+
+Why float64: the cost difference C(θ + h) − C(θ − h) loses digits to rounding,
+about eps·|C| / h in the quotient. In float64 (eps ≈ 2.2e-16) with h = 1e-5
+that is ≈ 1e-11, far below any real bug. In float32 (eps ≈ 1.2e-7) it is
+≈ 1e-2: as big as the bugs we are looking for, so the check would be noise.
+
+Verdicts follow the CS231n notes (relative error of a smooth function):
+
+    rel. error ≤ 1e-7         good
+    1e-7 … 1e-4               suspicious (fine only for costs with kinks; ours is smooth)
+    1e-4 … 1e-2               probably wrong
+    > 1e-2                    wrong
+"""
+
+import inspect
+import warnings
+
+import numpy as np
+
+THRESHOLDS = ((1e-7, "good"), (1e-4, "suspicious"), (1e-2, "probably wrong"))
+
+
+def rel_error(a, b):
+    """Relative error of two arrays of the same shape, one number per array::
+
+        rel_error(a, b) = max|a − b| / max(1e-8, max(|a| + |b|))
+
+    i.e. the largest absolute difference, divided by the largest magnitude in
+    the array (the 1e-8 floor avoids 0/0 when both are all zeros). Scaling by
+    the array's largest entry, rather than entry by entry, keeps gradients
+    that are nearly zero (where finite differences are all rounding) from
+    dominating. Entries where ``b`` is NaN (the numerical gradient of an entry
+    that was not sampled) are ignored; NaN or inf anywhere else gives ``inf``.
+
+    Inputs:
+    - a, b: arrays of the same shape, e.g. analytic and numerical ∂C/∂W1 (n1, n0);
+      b may be NaN where not sampled.
+    Returns:
+    - a float; ``inf`` if the shapes differ or a value is not finite where checked.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        return float("inf")
+    sampled = ~np.isnan(b)
+    a, b = a[sampled], b[sampled]
+    if a.size == 0:
+        return 0.0
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return float("inf")
+    return float(np.max(np.abs(a - b)) / max(1e-8, np.max(np.abs(a) + np.abs(b))))
+
+
+def verdict(error):
+    """The CS231n-style verdict for one relative error: 'good', 'suspicious', 'probably wrong' or 'wrong'."""
+    for limit, word in THRESHOLDS:
+        if error <= limit:
+            return word
+    return "wrong"
+
+
+def param_names(net):
+    """['W1', 'b1', 'W2', 'b2', …], layers numbered from 1 as in the notebooks."""
+    return [f"{p}{l}" for l in range(1, net.num_layers + 1) for p in ("W", "b")]
+
+
+def _as_float64(net, what):
+    """Warn loudly and return a float64 copy if net is not float64; else net itself."""
+    if net.dtype == np.float64:
+        return net
+    warnings.warn(
+        f"{what}: the network's parameters are {net.dtype.name}. Finite differences "
+        f"need float64: (C(θ+h) − C(θ−h)) / 2h loses about eps·|C|/h to rounding, "
+        f"≈ 1e-2 in float32 (eps ≈ 1.2e-7) but ≈ 1e-11 in float64. Checking a float64 "
+        f"copy instead (net.astype(np.float64)); pass one yourself to silence this.",
+        UserWarning, stacklevel=3)
+    return net.astype(np.float64)
+
+
+def _mean_cost(net, X, T):
+    """Mean cost over the batch, without input checks (X (B, n_in), T one-hot (B, n_out))."""
+    zs, activations = net._forward(X)
+    return float(net.cost_fn.fn(zs[-1], activations[-1], T, net.output_fn).mean())
+
+
+def numerical_gradient(net, X, y, *, h=1e-5, num_checks=None, seed=None):
+    """Central-difference gradient of the mean batch cost, for every parameter or a sample.
+
+    Each entry θ of each W^l and b^l is nudged to θ ± h in place, the mean cost
+    is recomputed, and θ is restored exactly. Costs 2 forward passes per entry:
+    fine for every entry of a small network, use ``num_checks`` for [784, 30, 10].
+
+    Inputs:
+    - net: a Network, ideally float64 (a float32 one is checked as a float64 copy, with a warning).
+    - X: a batch of rows (B, n_in), or one sample (n_in,).
+    - y: integer labels (B,), or one label.
+    - h: the step.
+    - num_checks: None for every entry; an int k for k random entries of each
+      array (all entries if the array has fewer).
+    - seed: int or np.random.Generator choosing the sampled entries.
+    Returns:
+    - nabla_w: [≈∂C/∂W1 (n1, n0), ≈∂C/∂W2 (n2, n1), …], float64; entries not sampled are NaN.
+    - nabla_b: [≈∂C/∂b1 (n1,), …], likewise.
+    """
+    net = _as_float64(net, "numerical_gradient")
+    X, T, _ = net._check_Xy(X, y)
+    rng = np.random.default_rng(seed)
+    grads = []
+    for p in [q for W, b in zip(net.weights, net.biases) for q in (W, b)]:
+        g = np.full(p.shape, np.nan)
+        flat_p, flat_g = p.reshape(-1), g.reshape(-1)           # views of p and g
+        if num_checks is None or num_checks >= p.size:
+            indices = range(p.size)
+        else:
+            indices = rng.choice(p.size, size=num_checks, replace=False)
+        for i in indices:
+            old = flat_p[i]
+            flat_p[i] = old + h
+            c_plus = _mean_cost(net, X, T)
+            flat_p[i] = old - h
+            c_minus = _mean_cost(net, X, T)
+            flat_p[i] = old                                     # restore exactly
+            flat_g[i] = (c_plus - c_minus) / (2 * h)
+        grads.append(g)
+    return grads[0::2], grads[1::2]
+
+
+def _call_backprop(backprop, net, X, y):
+    """Call backprop(net, X, y), or backprop(X, y) if it is a method bound to some network."""
+    if inspect.ismethod(backprop) and hasattr(backprop.__self__, "weights"):
+        if backprop.__self__ is not net:
+            raise ValueError("backprop is a method of another network; pass the function, "
+                             "e.g. Network.backprop, or a method of this network")
+        return backprop(X, y)
+    return backprop(net, X, y)
+
+
+class GradCheckResult:
+    """What ``check_gradients`` found: one row per parameter array.
+
+    Attributes:
+    - names: ['W1', 'b1', 'W2', 'b2', …].
+    - shapes: the expected shape of each array, e.g. (30, 784).
+    - errors: {name: relative error}, see ``rel_error``.
+    - verdicts: {name: 'good' | 'suspicious' | 'probably wrong' | 'wrong' | 'wrong shape'}.
+    - analytic, numerical: {name: array}, the two gradients (numerical has NaN where not sampled).
+    - tol: the error up to which ``passed`` is True.
+    Printing it (or leaving it last in a notebook cell) shows the table.
+    """
+
+    def __init__(self, names, shapes, analytic, numerical, tol, note=""):
+        self.names, self.shapes, self.tol, self.note = names, shapes, tol, note
+        self.analytic = dict(zip(names, analytic))
+        self.numerical = dict(zip(names, numerical))
+        self.errors, self.verdicts = {}, {}
+        for name, shape, a, n in zip(names, shapes, analytic, numerical):
+            self.errors[name] = rel_error(a, n)
+            got = np.shape(a)
+            self.verdicts[name] = (f"wrong shape {got}" if got != tuple(shape)
+                                   else verdict(self.errors[name]))
+
+    @property
+    def max_error(self):
+        """The largest relative error over all arrays."""
+        return max(self.errors.values())
+
+    @property
+    def passed(self):
+        """True if every array's relative error is at most ``tol``."""
+        return self.max_error <= self.tol
+
+    def __getitem__(self, name):
+        return self.errors[name]
+
+    def _rows(self):
+        for name, shape in zip(self.names, self.shapes):
+            checked = int(np.sum(~np.isnan(self.numerical[name])))
+            yield (name, str(tuple(shape)), f"{checked}", f"{self.errors[name]:.2e}",
+                   self.verdicts[name])
+
+    def __str__(self):
+        head = ("param", "shape", "checked", "rel. error", "verdict")
+        rows = [head] + list(self._rows())
+        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        status = "PASSED" if self.passed else "FAILED"
+        lines.append(f"{status}: max rel. error {self.max_error:.2e} (tolerance {self.tol:.0e})")
+        if self.note:
+            lines.append(self.note)
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def _repr_html_(self):
+        colour = {"good": "#1a7f37", "suspicious": "#9a6700"}
+        cells = "".join(
+            f"<tr><td>{n}</td><td>{s}</td><td>{c}</td><td>{e}</td>"
+            f"<td style='color:{colour.get(v, '#cf222e')}'>{v}</td></tr>"
+            for n, s, c, e, v in self._rows())
+        status = "PASSED" if self.passed else "FAILED"
+        note = f"<br>{self.note}" if self.note else ""
+        return ("<table><tr><th>param</th><th>shape</th><th>checked</th><th>rel. error</th>"
+                f"<th>verdict</th></tr>{cells}</table><p><b>{status}</b>: max rel. error "
+                f"{self.max_error:.2e} (tolerance {self.tol:.0e}){note}</p>")
+
+
+def check_gradients(net, X, y, backprop=None, *, h=1e-5, num_checks=None, seed=None, tol=1e-7):
+    """Check a backprop function against central differences, one parameter array at a time.
+
+    Inputs:
+    - net: a Network, ideally float64 (a float32 one is checked as a float64
+      copy, with a loud warning explaining why).
+    - X: a batch of rows (B, n_in), or one sample (n_in,).
+    - y: integer labels (B,), or one label.
+    - backprop: the gradient to check. None means ``Network.backprop``.
+      Otherwise any callable ``backprop(net, X, y) -> (nabla_w, nabla_b)``
+      returning lists [∂C/∂W1 (n1, n0), …] and [∂C/∂b1 (n1,), …] of the
+      **mean** batch cost, e.g. a hand-written function or one from
+      ``mnistnet.bugs``; a method bound to ``net`` (``net.backprop_loop``) also
+      works. It is called on a copy of ``net``, so it may modify it.
+    - h, num_checks, seed: as ``numerical_gradient`` (num_checks=k samples k entries per array).
+    - tol: the relative error up to which the check passes (1e-7: 'good').
+    Returns:
+    - a GradCheckResult: ``print`` it for the table; ``.errors``, ``.passed``, ``.max_error``.
+    """
+    note = ""
+    if net.dtype != np.float64:
+        note = f"(checked a float64 copy of a {net.dtype.name} network)"
+    net = _as_float64(net, "check_gradients")
+    X64, _, _ = net._check_Xy(X, y)                     # shape errors surface here, clearly
+    numerical_w, numerical_b = numerical_gradient(net, X64, y, h=h, num_checks=num_checks, seed=seed)
+    if backprop is None:
+        backprop = type(net).backprop
+    nabla_w, nabla_b = _call_backprop(backprop, net.copy(), X, y)
+    names = param_names(net)
+    shapes = [p.shape for W, b in zip(net.weights, net.biases) for p in (W, b)]
+    if len(nabla_w) != net.num_layers or len(nabla_b) != net.num_layers:
+        raise ValueError(f"backprop returned {len(nabla_w)} weight and {len(nabla_b)} bias "
+                         f"gradients; the network has {net.num_layers} layers")
+    analytic = [np.asarray(g) for pair in zip(nabla_w, nabla_b) for g in pair]
+    numerical = [g for pair in zip(numerical_w, numerical_b) for g in pair]
+    return GradCheckResult(names, shapes, analytic, numerical, tol, note)
