@@ -1,0 +1,71 @@
+"""environment.yml (conda) and pyproject.toml (pip) must name the same dependencies."""
+
+import re
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:      # Python 3.10
+    import tomli as tomllib
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Where conda-forge names a package differently from PyPI.
+CONDA_TO_PYPI = {}
+
+
+def _name(requirement):
+    """'ipywidgets>=8,<9' -> 'ipywidgets' (names compared case- and -/_-insensitively)."""
+    name = re.split(r"[\s<>=!~\[;]", requirement.strip(), maxsplit=1)[0]
+    return name.lower().replace("_", "-")
+
+
+def _spec(requirement):
+    """'tomli>=1.1; python_version < "3.11"' -> '>=1.1' (conda has no environment markers)."""
+    return requirement.split(";")[0].strip()[len(_name(requirement)):].replace(" ", "")
+
+
+def _pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = list(project["dependencies"])
+    for extra in project.get("optional-dependencies", {}).values():
+        reqs += extra
+    return project, {_name(r): _spec(r) for r in reqs}
+
+
+def _environment():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda, pip = {}, []
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict):
+            pip += dep.get("pip", [])
+        else:
+            name = _name(dep)
+            conda[CONDA_TO_PYPI.get(name, name)] = _spec(dep)
+    return env, conda, pip
+
+
+def test_environment_uses_conda_forge_only_and_is_named_mnistnet():
+    env, _, _ = _environment()
+    assert env["name"] == "mnistnet"
+    assert env["channels"] == ["conda-forge"]
+
+
+def test_same_dependencies_and_versions():
+    _, pypi = _pyproject()
+    _, conda, _ = _environment()
+    conda_only = {"python", "pip"}
+    assert set(conda) - conda_only == set(pypi), (
+        f"only in environment.yml: {sorted(set(conda) - conda_only - set(pypi))}; "
+        f"only in pyproject.toml: {sorted(set(pypi) - set(conda))}")
+    for name, spec in pypi.items():
+        assert conda[name] == spec, f"{name}: pyproject says {spec!r}, environment.yml {conda[name]!r}"
+
+
+def test_same_python_and_package_installed_with_pip():
+    project, _ = _pyproject()
+    _, conda, pip = _environment()
+    assert conda["python"] == project["requires-python"]
+    assert pip == ["-e ."], "environment.yml installs the package itself with pip"
