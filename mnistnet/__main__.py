@@ -1,0 +1,66 @@
+"""Command line: ``python -m mnistnet fetch`` and ``python -m mnistnet bench``.
+
+    python -m mnistnet fetch [--data-dir DIR]   get MNIST into the cache (quick when it is there)
+    python -m mnistnet bench [ARGS...]          accuracy and speed benchmark (see mnistnet.bench)
+
+Installed, the same commands are ``mnistnet fetch`` and ``mnistnet bench``.
+"""
+
+import argparse
+import logging
+import sys
+import time
+
+
+def fetch_command(data_dir=None):
+    """Run the chain of sources of ``mnistnet.data.fetch`` and report what served.
+
+    Prints the source, the cache file and the shapes ``load_mnist()`` returns.
+    Returns the exit code: 0 on success, 1 (with the error on stderr) on failure.
+    """
+    from . import data
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    start = time.perf_counter()
+    try:
+        arrays, source = data.fetch(data_dir, progressbar=True)
+    except (data.MNISTNotFoundError, data.MNISTFormatError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    n_fit = data.TRAIN_SIZE - data.VALID_SIZE
+    pixels = data.SIDE * data.SIDE
+    print(f"MNIST served by: {source}")
+    print(f"cache:           {data.cache_file()}")
+    print(f"load_mnist():    train ({n_fit}, {pixels}), valid ({data.VALID_SIZE}, {pixels}), "
+          f"test ({len(arrays['x_test'])}, {pixels}); pixels k/256 in [0, 1), labels int64 0-9")
+    print(f"done in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def main(argv=None):
+    """Entry point of ``python -m mnistnet`` and of the ``mnistnet`` script.
+
+    Inputs: argv, the list of arguments (default: sys.argv[1:]).
+    Returns the exit code.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # every further argument belongs to the benchmark
+        from .bench import main as bench_main  # imported only when asked for
+
+        code = bench_main(argv[1:])
+        return code if isinstance(code, int) else 0
+
+    parser = argparse.ArgumentParser(prog="mnistnet", description="mnistnet: backprop on MNIST, shape by shape.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    fetch = commands.add_parser("fetch", help="get MNIST into the local cache (quick when already there)")
+    fetch.add_argument("--data-dir", metavar="DIR",
+                       help="folder with the four IDX files or mnist.pkl.gz (default: $MNISTNET_DATA_DIR)")
+    commands.add_parser("bench", help="accuracy and speed benchmark (arguments go to mnistnet.bench)")
+    args = parser.parse_args(argv)
+    if args.command == "fetch":
+        return fetch_command(args.data_dir)
+    parser.error(f"unknown command {args.command}")  # not reached: bench is handled above
+
+
+if __name__ == "__main__":
+    sys.exit(main())
