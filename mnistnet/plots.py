@@ -107,3 +107,294 @@ def plot_confusion(y_true, y_pred, n=10, ax=None):
     ax.set(xticks=range(n), yticks=range(n), xlabel="predicted", ylabel="true",
            title=f"accuracy {np.trace(M) / max(M.sum(), 1):.2%}")
     return ax.figure
+
+
+# --- shape diagrams ---------------------------------------------------------------
+# A product drawn as blocks whose sides grow with the dimensions they stand for,
+# each labelled with its name and its true shape. Introduced in notebook 02
+# (W1 @ x + b1 = z1) and used throughout notebook 03 (W2ᵀ δ2, outer products).
+
+_MATRIX, _VECTOR, _RESULT = "#cfe2f3", "#fde3c8", "#d9ead3"
+_EDGE, _OK, _BAD, _WARN, _NOTE = "#333333", "#2e7d32", "#c62828", "#e65100", "#555555"
+_UNIT_IN = 0.2            # inches per drawing unit
+_SYMBOLIC = 7.0           # drawn length of a symbolic dimension such as "B"
+
+
+def _length(n, break_at=100):
+    """Drawn length of a dimension of size n (drawing units), and whether it is compressed.
+
+    Up to ``break_at`` the length is √n, so a 30 is drawn longer than a 10 and a 1
+    is one unit thick. Above it the length grows only logarithmically (784 is drawn
+    about 12 units long, not 28) and the block gets a break mark: it is not to scale.
+    A symbolic dimension (a string such as "B") is drawn 7 units long.
+    """
+    if isinstance(n, str):
+        return _SYMBOLIC, False
+    n = int(n)
+    if n <= break_at:
+        return float(np.sqrt(max(n, 1))), False
+    return float(np.sqrt(break_at) + 2.0 * np.log10(n / break_at)), True
+
+
+def _shape_text(shape):
+    """numpy's way of writing a shape: (784,) for 1-D, (30, 784) for 2-D."""
+    inner = ", ".join(str(d) for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+def _parse_operand(term):
+    """(name, shape[, "row"|"col"]) -> (name, shape tuple, orientation)."""
+    name, shape, *rest = term
+    shape = (shape,) if isinstance(shape, (int, np.integer, str)) else tuple(shape)
+    if not 1 <= len(shape) <= 2:
+        raise ValueError(f"{name}: only 1-D and 2-D shapes can be drawn, got {shape}")
+    orient = rest[0] if rest else "col"
+    if orient not in ("row", "col"):
+        raise ValueError(f"{name}: orientation must be 'row' or 'col', got {orient!r}")
+    return str(name), shape, orient
+
+
+def _as_2d(shape, orient):
+    """The (rows, cols) a block is drawn with: a 1-D vector is a column unless told 'row'."""
+    if len(shape) == 2:
+        return shape
+    return (1, shape[0]) if orient == "row" else (shape[0], 1)
+
+
+def _matmul_shape(ls, rs):
+    """The shape numpy's ``@`` gives (assuming the inner dimensions agree)."""
+    out = (ls[:-1] if len(ls) == 2 else ()) + (rs[1:] if len(rs) == 2 else ())
+    return out
+
+
+def _check_op(op, ls, rs):
+    """What to say under an operator, and the shape of the result so far.
+
+    ls is the shape of everything to the left of the operator (evaluated left to
+    right), rs the shape of the operand to its right. Returns ((text, colour) or
+    None, result shape or None).
+
+    "@": the two inner dimensions, which must be equal (numpy sums over them).
+    "+", "⊙", "*": whether the shapes agree, and what numpy broadcasting makes of them.
+    "⊗": an outer product sums over nothing.
+    """
+    if op == "@":
+        inner_l = ls[-1]                       # a 1-D left operand acts as a row: its only axis
+        inner_r = rs[0]                        # a 1-D right operand acts as a column
+        if inner_l == inner_r:
+            return (f"✓ {inner_l} = {inner_r}\nsummed over", _OK), _matmul_shape(ls, rs)
+        return (f"✗ {inner_l} ≠ {inner_r}\nnot aligned", _BAD), None
+    if op in ("+", "⊙", "*"):
+        if ls == rs:
+            return None, ls
+        if any(isinstance(d, str) for d in ls + rs):
+            big = ls if len(ls) >= len(rs) else rs
+            return ("broadcast", _NOTE), big
+        try:
+            out = np.broadcast_shapes(ls, rs)
+        except ValueError:
+            return ("✗ cannot\nbroadcast", _BAD), None
+        if out in (ls, rs):
+            return (f"broadcast\nto {_shape_text(out)}", _NOTE), out
+        return (f"⚠ broadcasts\nto {_shape_text(out)}!", _WARN), out
+    if op == "⊗":
+        return ("outer:\nnothing summed", _NOTE), tuple(ls) + tuple(rs)
+    return None, None
+
+
+def _break_mark(ax, x0, y0, w, h, horizontal):
+    """Two slanted strokes with a white gap across a block: 'drawn shorter than to scale'."""
+    from matplotlib.patches import Polygon
+    s = 0.35                                   # half the width of the gap
+    if horizontal:                             # the long axis is x: cut across it at the middle
+        xm, e = x0 + w / 2, 0.25
+        pts = [(xm - s - 0.3, y0 - e), (xm + s - 0.3, y0 - e), (xm + s + 0.3, y0 + h + e),
+               (xm - s + 0.3, y0 + h + e)]
+        lines = [((xm - s - 0.3, y0 - e), (xm - s + 0.3, y0 + h + e)),
+                 ((xm + s - 0.3, y0 - e), (xm + s + 0.3, y0 + h + e))]
+    else:                                      # the long axis is y
+        ym, e = y0 + h / 2, 0.25
+        pts = [(x0 - e, ym - s - 0.3), (x0 - e, ym + s - 0.3), (x0 + w + e, ym + s + 0.3),
+               (x0 + w + e, ym - s + 0.3)]
+        lines = [((x0 - e, ym - s - 0.3), (x0 + w + e, ym - s + 0.3)),
+                 ((x0 - e, ym + s - 0.3), (x0 + w + e, ym + s + 0.3))]
+    ax.add_patch(Polygon(pts, closed=True, facecolor="white", edgecolor="none", zorder=3,
+                         gid="break"))
+    for (xa, ya), (xb, yb) in lines:
+        ax.plot([xa, xb], [ya, yb], color=_EDGE, lw=1.0, zorder=4)
+
+
+def shape_diagram(*terms, ax=None, title=None, break_at=100):
+    """Draw an array expression as blocks sized by their dimensions.
+
+    Introduced in ``notebooks/02-forward-pass-shapes.ipynb``; ``draw_matvec``,
+    ``draw_outer`` and ``draw_batched`` are ready-made uses of it.
+
+    Each operand is a block: a 2-D array (r, c) is r tall and c wide; a 1-D array
+    (n,) is a column one unit thick, or a row if asked. Sides grow like √n up to
+    ``break_at`` and logarithmically beyond, where a break mark says "not to scale";
+    the labels always give the true numbers: the name above the block, the numpy
+    shape below it. Under the operators, the rule numpy applies is checked:
+
+    - ``"@"``: the inner dimensions must match (green ✓ with the summed size, red ✗ if not);
+    - ``"+"``, ``"⊙"``, ``"*"``: equal shapes pass silently; broadcasting is noted, and a
+      broadcast that produces a shape neither operand has (e.g. (30, 1) + (30,) → (30, 30))
+      is flagged in orange;
+    - ``"⊗"``: an outer product (column ⊗ row), nothing summed.
+
+    The expression is read left to right (so write ``W @ x + b``, not ``b + W @ x``).
+    Any other string (``"="``, ``"?"``, ``"→"``) is drawn as it is, unchecked; ``"="``
+    starts a new expression, and operands after it are coloured as results.
+
+    Inputs:
+    - terms: operands and operator strings, alternating. An operand is a tuple
+      ``(name, shape)`` or ``(name, shape, "row")``; shape is an int n (a 1-D (n,)),
+      a tuple (n,) or (r, c); a dimension may be a string such as "B".
+    - ax: an Axes to draw into (a new figure sized to the drawing if None).
+    - title: optional title.
+    - break_at: dimensions larger than this are drawn compressed, with a break mark.
+    Returns:
+    - the Figure.
+
+    Example: ``shape_diagram(("W1", (30, 784)), "@", ("x", 784), "+", ("b1", 30), "=", ("z1", 30))``.
+    """
+    from matplotlib.patches import Rectangle
+
+    items = []                                 # ("op", text) or ("arr", (name, shape, orient))
+    for t in terms:
+        items.append(("op", t) if isinstance(t, str) else ("arr", _parse_operand(t)))
+    if not any(kind == "arr" for kind, _ in items):
+        raise ValueError("shape_diagram needs at least one operand")
+
+    # pass 1: layout (every block centred on the line y = 0) and the checks under operators
+    gap, op_w = 0.9, 1.6
+    boxes, x, result = [], 0.0, False          # (kind, item, x0, w, h, is_result, note)
+    current, fresh = None, True                # the shape of the expression read so far
+    for i, (kind, it) in enumerate(items):
+        if kind == "op":
+            note = None
+            right = next((v for k, v in items[i + 1:] if k == "arr"), None)
+            if it == "=":
+                result, current, fresh = True, None, True
+            elif current is not None and right is not None:
+                note, current = _check_op(it, current, right[1])
+            boxes.append((kind, it, x, op_w, 0.0, False, note))
+            x += op_w
+            continue
+        name, shape, orient = it
+        if fresh:
+            current, fresh = shape, False
+        rows, cols = _as_2d(shape, orient)
+        boxes.append((kind, it, x + gap / 2, _length(cols, break_at)[0],
+                      _length(rows, break_at)[0], result, None))
+        x += boxes[-1][3] + gap
+    width = x
+    height = max(bx[4] for bx in boxes if bx[0] == "arr")
+
+    # notes sit in a row under the drawing; a note too close to the previous one drops a row
+    notes, last_x, row = [], -1e9, 0
+    for kind, it, x0, w, h, res, note in boxes:
+        if note:
+            xc = x0 + w / 2
+            row = 1 if xc - last_x < 5.0 and row == 0 else 0
+            notes.append((xc, row, note))
+            last_x = xc
+    bottom = -height / 2 - 2.0 - (1.9 * (1 + max((r for _, r, _ in notes), default=0))
+                                  if notes else 0.0)
+    top = height / 2 + 2.2
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(max(width, 8) * _UNIT_IN + 0.4,
+                                        (top - bottom) * _UNIT_IN + (0.35 if title else 0.1)))
+    fig = ax.figure
+
+    # pass 2: draw
+    for kind, it, x0, w, h, res, note in boxes:
+        if kind == "op":
+            ax.text(x0 + w / 2, 0, it, ha="center", va="center", fontsize=15, gid="op")
+            continue
+        name, shape, orient = it
+        rows, cols = _as_2d(shape, orient)
+        y0 = -h / 2
+        color = _RESULT if res else (_VECTOR if len(shape) == 1 else _MATRIX)
+        ax.add_patch(Rectangle((x0, y0), w, h, facecolor=color, edgecolor=_EDGE, lw=1.2,
+                               zorder=2, gid=f"block:{name}"))
+        if _length(cols, break_at)[1]:
+            _break_mark(ax, x0, y0, w, h, horizontal=True)
+        if _length(rows, break_at)[1]:
+            _break_mark(ax, x0, y0, w, h, horizontal=False)
+        ax.text(x0 + w / 2, h / 2 + 0.5, name, ha="center", va="bottom", fontsize=11,
+                fontweight="bold", gid="name")
+        ax.text(x0 + w / 2, -h / 2 - 0.5, _shape_text(shape), ha="center", va="top",
+                fontsize=9, color=_NOTE, gid="shape")
+    for xc, row, (text, color) in notes:
+        ax.text(xc, -height / 2 - 2.3 - 1.9 * row, text, ha="center", va="top", fontsize=8,
+                color=color, linespacing=1.1, gid="check")
+
+    ax.set_xlim(-0.2, width + 0.2)
+    ax.set_ylim(bottom, top)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=11)
+    return fig
+
+
+def draw_matvec(m, n, W="W", x="x", b="b", out="z", ax=None, title=None):
+    """A matrix-vector product ``W @ x + b = out`` for one sample.
+
+    Introduced in ``notebooks/02-forward-pass-shapes.ipynb`` (W1 (30, 784) @ x (784,)
+    + b1 (30,) = z1 (30,)); notebook 03 uses it backwards, e.g.
+    ``draw_matvec(30, 10, W="W2ᵀ", x="δ2", b=None, out="∂C/∂a1")``.
+
+    Inputs:
+    - m, n: W is (m, n), x is (n,), b and out are (m,).
+    - W, x, b, out: the names written on the blocks; b=None leaves the bias out.
+    - ax, title: as ``shape_diagram``.
+    Returns:
+    - the Figure.
+    """
+    terms = [(W, (m, n)), "@", (x, n)]
+    if b is not None:
+        terms += ["+", (b, m)]
+    terms += ["=", (out, m)]
+    return shape_diagram(*terms, ax=ax, title=title)
+
+
+def draw_outer(m, n, u="δ", v="x", out="∂C/∂W", ax=None, title=None):
+    """An outer product ``np.outer(u, v) = out``: a column times a row.
+
+    Introduced in ``notebooks/03-backprop-shapes.ipynb``:
+    ``draw_outer(30, 784, u="δ1", v="x", out="∂C/∂W1")`` shows why the gradient
+    of W1 has W1's shape (30, 784): entry [j, k] is u[j]·v[k], nothing is summed.
+
+    Inputs:
+    - m, n: u is (m,), drawn as a column; v is (n,), drawn as a row; out is (m, n).
+    - u, v, out: the names written on the blocks.
+    - ax, title: as ``shape_diagram``.
+    Returns:
+    - the Figure.
+    """
+    return shape_diagram((u, m), "⊗", (v, n, "row"), "=", (out, (m, n)), ax=ax, title=title)
+
+
+def draw_batched(B, n_in, n_out, X="X", W="W", b="b", out="Z", ax=None, title=None):
+    """A batch of rows through one layer: ``X @ W.T + b = out``.
+
+    Introduced in ``notebooks/05-minibatch-vectorised.ipynb``: each row of X is
+    one sample, so X (B, n_in) @ Wᵀ (n_in, n_out) gives one row of Z per sample,
+    and the bias (n_out,) is broadcast down the rows.
+
+    Inputs:
+    - B: the batch size (an int, or a string such as "B" for a symbolic size).
+    - n_in, n_out: W is (n_out, n_in), so W.T is (n_in, n_out).
+    - X, W, b, out: the names written on the blocks (W gets a ᵀ); b=None leaves it out.
+    - ax, title: as ``shape_diagram``.
+    Returns:
+    - the Figure.
+    """
+    terms = [(X, (B, n_in)), "@", (f"{W}ᵀ", (n_in, n_out))]
+    if b is not None:
+        terms += ["+", (b, n_out, "row")]
+    terms += ["=", (out, (B, n_out))]
+    return shape_diagram(*terms, ax=ax, title=title)
