@@ -1,0 +1,372 @@
+"""Mini-batch stochastic gradient descent, vectorised over each mini-batch.
+
+Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
+
+One epoch shuffles the n training samples and walks through them in
+mini-batches of B rows. For each mini-batch (X_b (B, 784), one-hot T_b (B, 10))::
+
+    nabla_w, nabla_b = ∂C/∂W, ∂C/∂b of the mean cost over the B samples   (backprop)
+    W ← (1 − ηλ/n) W − η nabla_w          weight decay: the L2 term (λ/2n) Σ‖W‖²
+    b ←            b − η nabla_b          biases are not decayed
+
+as in the book (chapter 3, with λ = 0 it is chapter 1's update). The
+parameters are updated in place, so the caller's ``net`` is the trained one.
+
+Usage::
+
+    from mnistnet import Network, load_mnist
+    from mnistnet.train import sgd
+    (X, y), (X_val, y_val), _ = load_mnist(dtype=np.float32)
+    net = Network([784, 30, 10], seed=0, dtype=np.float32)
+    history = sgd(net, (X, y), epochs=30, batch_size=10, learning_rate=3.0,
+                  validation_data=(X_val, y_val), seed=0)
+    print(history)
+"""
+
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+# Below this batch size training runs numpy's BLAS on one thread: the matrix
+# products are tiny and a second thread only adds synchronisation (on a busy
+# two-core machine it can stall the product 10-170x). See bench.py.
+BLAS_SINGLE_THREAD_BELOW = 256
+
+# How often (in mini-batches) the parameters are checked for NaN/inf mid-epoch.
+FINITE_CHECK_EVERY = 50
+
+# A network "collapses" when its output no longer depends on its input: every
+# output varies by less than COLLAPSED_SPREAD over a fixed sample of training
+# inputs. Healthy runs: spread ≈ 1; runs at η = 100: 1e-7 or less (bench.py).
+COLLAPSED_SPREAD = 1e-4
+
+# Units count as saturated where |z| > SATURATED_Z (σ'(z) < 2e-9: they no longer learn).
+SATURATED_Z = 20.0
+
+
+class Diverged(RuntimeError):
+    """Training blew up (non-finite parameters or cost, or saturated hidden units).
+
+    Attributes:
+    - history: the History up to the point where it was detected (``diverged=True``).
+    """
+
+    def __init__(self, message, history):
+        super().__init__(message)
+        self.history = history
+
+
+class History:
+    """What happened during training, one entry per epoch.
+
+    Lists (one entry per epoch; a stopped run adds its last, partial epoch):
+    - epoch: epochs done at that point, a float: 1, 2, … (2.5 = stopped half way through epoch 3).
+    - cost: training cost with the end-of-epoch weights: the mean cost over the
+      **whole** training set, plus the L2 penalty (λ/2n) Σ‖W‖² when l2 > 0
+      (the objective that the updates minimise).
+    - accuracy: validation accuracy in [0, 1] (None without validation data).
+    - seconds: wall time of the epoch's mini-batch updates (evaluation excluded).
+    - eval_seconds: wall time of the end-of-epoch evaluation (cost and accuracy).
+    - learning_rate: η used for the epoch's last mini-batch.
+    Other attributes:
+    - start_cost: the training cost before the first update (without L2 penalty).
+    - guess_cost: the cost of always outputting the class frequencies (see Diverged).
+    - batches: mini-batch updates done in all; stopped / stop_reason: whether and
+      why training ended early (callback, divergence); diverged: True if Diverged
+      was raised; settings: the arguments of the run.
+    """
+
+    def __init__(self, **settings):
+        self.epoch, self.cost, self.accuracy = [], [], []
+        self.seconds, self.eval_seconds, self.learning_rate = [], [], []
+        self.batches, self.start_cost = 0, None
+        self.stopped, self.stop_reason, self.diverged = False, None, False
+        self.settings = settings
+
+    def __len__(self):
+        return len(self.epoch)
+
+    def __repr__(self):
+        lines = [f"{'epoch':>6}  {'cost':>9}  {'val. acc':>8}  {'η':>7}  {'seconds':>7}"]
+        for e, c, a, lr, s in zip(self.epoch, self.cost, self.accuracy,
+                                  self.learning_rate, self.seconds):
+            acc = "" if a is None else f"{100 * a:7.2f}%"
+            lines.append(f"{e:6.4g}  {c:9.5f}  {acc:>8}  {lr:7.4g}  {s:7.3f}")
+        if self.stopped:
+            lines.append(f"stopped: {self.stop_reason}")
+        return "\n".join(lines)
+
+
+class Progress:
+    """Training progress, passed to ``sgd``'s callback.
+
+    The same object is updated in place for the whole run (so a widget may keep
+    it and call ``stop()`` from another thread).
+
+    Attributes:
+    - epoch: the current epoch, 1 … epochs.
+    - epochs: the number of epochs asked for.
+    - batch: mini-batches done in this epoch, 1 … batches_per_epoch.
+    - batches_per_epoch: ⌈n / B⌉.
+    - end_of_epoch: True if this call follows an epoch's evaluation.
+    - learning_rate: the η of the last mini-batch.
+    - seconds: wall time since training started.
+    - history: the History so far (its last entry is the last finished epoch).
+    - net: the network being trained (its parameters are consistent: no update is in flight).
+    """
+
+    def __init__(self, net, history, epochs, batches_per_epoch):
+        self.net, self.history = net, history
+        self.epochs, self.batches_per_epoch = epochs, batches_per_epoch
+        self.epoch, self.batch, self.end_of_epoch = 0, 0, False
+        self.learning_rate, self.seconds = None, 0.0
+        self.stop_requested, self.stop_reason = False, None
+
+    def stop(self, reason="stopped by callback"):
+        """Ask training to stop; it does so before the next mini-batch."""
+        self.stop_reason = reason
+        self.stop_requested = True
+
+    def __repr__(self):
+        return (f"Progress(epoch {self.epoch}/{self.epochs}, batch {self.batch}/"
+                f"{self.batches_per_epoch}, η={self.learning_rate}, {self.seconds:.1f} s)")
+
+
+def _check_data(net, data, name):
+    """Return (X (N, n_in) in net's dtype, integer labels y (N,), one-hot T (N, n_out))."""
+    try:
+        X, y = data
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (X, y): X of shape (N, {net.sizes[0]}), "
+                         f"y integer labels of shape (N,)") from None
+    X, n_in = np.asarray(X), net.sizes[0]
+    if X.ndim != 2 or X.shape[1] != n_in:
+        hint = ""
+        if X.ndim == 2 and X.shape[0] == n_in:
+            hint = f" It looks transposed: pass X.T, of shape {X.shape[::-1]}."
+        elif X.ndim == 3 and X.shape[1:] == (28, 28) and n_in == 784:
+            hint = " Flatten the images first: X.reshape(len(X), 784)."
+        raise ValueError(f"{name}: X has shape {X.shape}; expected (N, {n_in}), "
+                         f"N samples in rows.{hint}")
+    try:
+        X, T, _ = net._check_Xy(X, y)
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is empty")
+    return X, np.asarray(y).reshape(-1), T
+
+
+def _mean_cost(net, X, T, chunk=10_000):
+    """Mean cost over all rows of X (N, n_in), T (N, n_out), in chunks to bound memory."""
+    total = 0.0
+    for k in range(0, X.shape[0], chunk):
+        zs, activations = net._forward(X[k:k + chunk])
+        total += float(net.cost_fn.fn(zs[-1], activations[-1], T[k:k + chunk], net.output_fn).sum())
+    return total / X.shape[0]
+
+
+def _guess_cost(net, y):
+    """The cost of a network that ignores its input and always outputs the class frequencies.
+
+    Its output is a = p, p_k the fraction of labels y (n,) equal to k; the mean
+    cost over the training set is then Σ_k p_k C(a = p, t = e_k). A network
+    that does worse than this after an epoch has learned less than nothing.
+    """
+    n_out = net.sizes[-1]
+    p = np.clip(np.bincount(y, minlength=n_out) / len(y), 1e-7, 1 - 1e-7)
+    z = np.log(p) if net.output_name == "softmax" else np.log(p) - np.log1p(-p)
+    Z = np.tile(z, (n_out, 1))                                  # row k: the output for label k
+    C = net.cost_fn.fn(Z, net.output_fn.fn(Z), np.eye(n_out), net.output_fn)   # (n_out,)
+    return float(p @ C)
+
+
+def _collapse(net, X):
+    """Is the output of net the same for every row of X (B, n_in)?
+
+    Returns (spread, saturated): the largest max − min of an output unit over
+    the rows, and the fraction of (row, unit) pairs of all layers with |z| > SATURATED_Z.
+    """
+    zs, activations = net._forward(X)
+    spread = float(np.max(np.ptp(activations[-1], axis=0)))
+    saturated = float(np.mean(np.concatenate([(np.abs(z) > SATURATED_Z).ravel() for z in zs])))
+    return spread, saturated
+
+
+def _diverged_message(what, eta, batch_size, custom_backprop):
+    also = (" (or the backprop function passed to sgd is wrong: check it with "
+            "mnistnet.gradcheck.check_gradients)") if custom_backprop else ""
+    return (f"training diverged: {what}. The likely cause is a learning rate too large "
+            f"for this network and cost (η = {eta:g}, batch size {batch_size}){also}: the "
+            f"steps overshoot and the weights blow up or saturate. Remedy: lower η (try "
+            f"η/10) and start again from a fresh network, since these weights are now useless.")
+
+
+def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
+        validation_data=None, seed=None, callback=None, callback_every=None,
+        backprop=None, blas_threads=None):
+    """Train ``net`` in place by mini-batch SGD; return a History.
+
+    Inputs:
+    - net: a Network (float32 trains about twice as fast as float64).
+    - training_data: (X, y) with X (n, n_in) samples in rows, y integer labels (n,).
+    - epochs: number of passes over the training data.
+    - batch_size: B, rows per mini-batch (the last mini-batch of an epoch may be smaller).
+    - learning_rate: η, a float, or a zero-argument callable returning the
+      current η; it is called before every mini-batch, so an interactive slider
+      can change η while training runs.
+    - l2: λ, the L2 regularisation parameter, scaled by the training-set size n:
+      W ← (1 − ηλ/n) W − η ∇W (biases are not decayed).
+    - validation_data: (X_val (m, n_in), y_val (m,)) for the accuracy after each epoch, or None.
+    - seed: int or np.random.Generator for the shuffling (the network has its own seed).
+    - callback: called as ``callback(progress)`` after each epoch's evaluation
+      and, if ``callback_every`` = k, also after every k-th mini-batch of an
+      epoch; ``progress`` is a Progress. To stop training, call
+      ``progress.stop()``: training ends before the next mini-batch, the
+      network holds the parameters after the last full update, the partial
+      epoch is evaluated and ``history.stopped`` is True.
+    - callback_every: k, in mini-batches, or None for only after each epoch.
+    - backprop: None for the fast path (``net._backprop`` on precomputed one-hot
+      targets), or any ``backprop(net, X_b, y_b) -> (nabla_w, nabla_b)``, e.g.
+      a bug from ``mnistnet.bugs``, to see what it does to training.
+    - blas_threads: numpy's BLAS threads while training; None picks 1 below
+      batch size BLAS_SINGLE_THREAD_BELOW (tiny products: a second thread only
+      slows them) and leaves the default above. The limit is process-wide while
+      sgd runs.
+    Returns:
+    - a History (per-epoch training cost, validation accuracy, seconds, η, …).
+    Raises:
+    - ValueError for wrong shapes (naming the expected shape) or bad settings.
+    - Diverged (a RuntimeError, with ``.history``) when the parameters or the
+      cost become NaN/inf (checked every FINITE_CHECK_EVERY mini-batches and
+      after each epoch), or when after an epoch either
+        * the training cost (without L2 penalty) is higher than at the start
+          AND higher than that of always guessing the class frequencies, or
+        * the network has collapsed: its output is the same for every input
+          (each output varies by less than COLLAPSED_SPREAD over 500 training
+          images), because its units saturated.
+      These are what a learning rate far too large does (η = 100 for [784, 30, 10]).
+    """
+    X, y, T = _check_data(net, training_data, "training_data")
+    if validation_data is not None:
+        X_val, y_val, _ = _check_data(net, validation_data, "validation_data")
+    epochs, batch_size = int(epochs), int(batch_size)
+    if epochs < 0 or batch_size < 1:
+        raise ValueError(f"need epochs >= 0 and batch_size >= 1, got {epochs} and {batch_size}")
+    if l2 < 0:
+        raise ValueError(f"l2 must be >= 0, got {l2}")
+    if callback_every is not None and int(callback_every) < 1:
+        raise ValueError(f"callback_every must be a positive number of mini-batches, got {callback_every}")
+    eta_of = learning_rate if callable(learning_rate) else (lambda: learning_rate)
+    rng = np.random.default_rng(seed)
+    n = X.shape[0]
+    batches_per_epoch = -(-n // batch_size)
+    history = History(epochs=epochs, batch_size=batch_size, l2=l2, seed=seed, n=n,
+                      sizes=list(net.sizes), cost=net.cost_name, output=net.output_name,
+                      dtype=net.dtype.name)
+    progress = Progress(net, history, epochs, batches_per_epoch)
+    if blas_threads is None:
+        blas_threads = 1 if batch_size < BLAS_SINGLE_THREAD_BELOW else None
+    history.settings["blas_threads"] = blas_threads
+
+    # A fixed sample of training inputs on which to look for a collapsed network.
+    probe = X[::max(1, n // 500)][:500]
+    start_cost = history.start_cost = _mean_cost(net, X, T)
+    guess_cost = history.guess_cost = _guess_cost(net, y)
+    start = time.perf_counter()
+
+    def current_eta():
+        eta = float(eta_of())
+        if not (np.isfinite(eta) and eta > 0):
+            raise ValueError(f"the learning rate must be a positive number, got {eta!r}")
+        return eta
+
+    def finish_epoch(epoch_done, seconds, eta):
+        """Evaluate, record, and look for divergence; return the evaluated cost."""
+        t0 = time.perf_counter()
+        cost = _mean_cost(net, X, T)
+        penalty = 0.5 * l2 / n * sum(float(np.sum(W * W)) for W in net.weights) if l2 else 0.0
+        cost += penalty
+        acc = None if validation_data is None else float(np.mean(net.predict(X_val) == y_val))
+        history.epoch.append(epoch_done)
+        history.cost.append(cost)
+        history.accuracy.append(acc)
+        history.seconds.append(seconds)
+        history.eval_seconds.append(time.perf_counter() - t0)
+        history.learning_rate.append(eta)
+        if not np.isfinite(cost) or not _finite(net):
+            fail(f"the training cost became {cost} after epoch {epoch_done:g}", eta)
+        if cost - penalty > max(start_cost, guess_cost):
+            fail(f"after epoch {epoch_done:g} the training cost is {cost - penalty:.4g}: higher "
+                 f"than at the start ({start_cost:.4g}) and than the cost of always guessing "
+                 f"the class frequencies ({guess_cost:.4g})", eta)
+        spread, saturated = _collapse(net, probe)
+        if not spread > COLLAPSED_SPREAD:
+            fail(f"after epoch {epoch_done:g} the network gives the same output for every "
+                 f"input (each output varies by at most {spread:.1g} over {len(probe)} training "
+                 f"images) and {100 * saturated:.0f}% of its units are saturated (|z| > "
+                 f"{SATURATED_Z:g}, σ'(z) ≈ 0), so it cannot learn any more; the training cost "
+                 f"is {cost:.4g} (it started at {start_cost:.4g})", eta)
+
+    def fail(what, eta):
+        history.stopped, history.diverged = True, True
+        history.stop_reason = _diverged_message(what, eta, batch_size, backprop is not None)
+        raise Diverged(history.stop_reason, history)
+
+    limits = threadpool_limits(limits=blas_threads, user_api="blas") if blas_threads else None
+    try:
+        eta = None
+        for epoch in range(1, epochs + 1):
+            progress.epoch, progress.batch, progress.end_of_epoch = epoch, 0, False
+            perm = rng.permutation(n)
+            t0 = time.perf_counter()
+            for j in range(batches_per_epoch):
+                if progress.stop_requested:
+                    break
+                idx = perm[j * batch_size:(j + 1) * batch_size]
+                eta = current_eta()
+                if backprop is None:
+                    nabla_w, nabla_b, _ = net._backprop(X[idx], T[idx])
+                else:
+                    nabla_w, nabla_b = backprop(net, X[idx], y[idx])
+                decay = 1.0 - eta * l2 / n
+                for W, b, nw, nb in zip(net.weights, net.biases, nabla_w, nabla_b):
+                    if l2:
+                        W *= decay
+                    W -= eta * nw
+                    b -= eta * nb
+                history.batches += 1
+                progress.batch, progress.learning_rate = j + 1, eta
+                if (j + 1) % FINITE_CHECK_EVERY == 0 and not _finite(net):
+                    fail(f"the parameters became NaN or infinite during epoch {epoch}", eta)
+                if (callback is not None and callback_every and (j + 1) % callback_every == 0
+                        and j + 1 < batches_per_epoch):
+                    progress.seconds = time.perf_counter() - start
+                    callback(progress)
+            seconds = time.perf_counter() - t0
+            if progress.batch == 0 and progress.stop_requested:
+                break                                  # stopped exactly at an epoch boundary
+            finish_epoch(epoch - 1 + progress.batch / batches_per_epoch, seconds, eta)
+            if progress.stop_requested:
+                break
+            if callback is not None:
+                progress.end_of_epoch = True
+                progress.seconds = time.perf_counter() - start
+                callback(progress)
+                progress.end_of_epoch = False
+            if progress.stop_requested:
+                break
+        if progress.stop_requested:
+            history.stopped = True
+            history.stop_reason = progress.stop_reason
+    finally:
+        if limits is not None:
+            limits.restore_original_limits()
+    return history
+
+
+def _finite(net):
+    """True if every weight and bias is finite (a sum is NaN/inf if any entry is)."""
+    return all(np.isfinite(W.sum()) and np.isfinite(b.sum())
+               for W, b in zip(net.weights, net.biases))
