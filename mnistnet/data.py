@@ -251,11 +251,12 @@ def fetch(data_dir=None, *, progressbar=False):
     Raises MNISTNotFoundError, listing every source tried, when none works.
     """
     cache = cache_file()
+    from_cache = f"cache {cache}"
     folder = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV)
-    sources = []
+    sources = []  # (name, function returning the arrays or raising _Unavailable)
     if folder:
         sources.append((f"data folder {folder}", lambda: _from_folder(Path(folder))))
-    sources.append((f"cache {cache}", lambda: _from_cache(cache)))
+    sources.append((from_cache, lambda: _from_cache(cache)))
     sources.append((f"{LOCAL_PKL} in {Path.cwd()}", lambda: _from_local_pkl(LOCAL_PKL)))
     for mirror in MIRRORS:
         sources.append((f"mirror {mirror}", lambda m=mirror: _from_mirror(m, progressbar)))
@@ -272,7 +273,7 @@ def fetch(data_dir=None, *, progressbar=False):
             logger.info("  not there: %s", e)
             tried.append((source, str(e)))
             continue
-        if source != f"cache {cache}":
+        if source != from_cache:
             _write_cache(arrays, cache)
         return arrays, source
     raise MNISTNotFoundError(tried)
