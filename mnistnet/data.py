@@ -288,6 +288,7 @@ def _from_folder(folder):
         for candidate in (folder / name, folder / name.removesuffix(".gz")):
             if candidate.is_file():
                 paths[name] = candidate
+                break
     if len(paths) == len(IDX_FILES):
         return _arrays_from_idx(paths)
     if (folder / "mnist.pkl.gz").is_file():
