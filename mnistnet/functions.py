@@ -184,7 +184,10 @@ class CrossEntropyCost:
         - C: a float for one sample, or (B,) for a batch.
         """
         if output is Softmax:
-            return _logsumexp(z) - (t * z).sum(axis=-1)
+            # −ln a_y = ln Σ_k e^(z_k) − z_y, with the row max m taken out of both
+            # terms before subtracting: no cancellation of two large numbers.
+            shifted = z - z.max(axis=-1, keepdims=True)
+            return _logsumexp(shifted) - (t * shifted).sum(axis=-1)
         return -(t * _log_sigmoid(z) + (1 - t) * _log_sigmoid(-z)).sum(axis=-1)
 
     @staticmethod
