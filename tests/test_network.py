@@ -1,0 +1,155 @@
+"""The network's forward pass, its two backprops, and numerically stable activations and costs."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from mnistnet import Network
+from mnistnet.functions import (COSTS, OUTPUTS, CrossEntropyCost, QuadraticCost, Sigmoid,
+                                Softmax, one_hot, sigmoid, sigmoid_prime, softmax)
+
+CONFIGS = [(cost, output) for cost in COSTS for output in OUTPUTS]
+
+
+def batch(n_in, B, seed=0, n_out=10):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((B, n_in)), rng.integers(0, n_out, B)
+
+
+# --- the vectorised backprop against the per-sample reference -----------------------
+
+@pytest.mark.parametrize("cost, output", CONFIGS)
+@pytest.mark.parametrize("sizes", [[20, 7, 10], [20, 1, 10], [784, 30, 10], [20, 9, 6, 10], [5, 10]])
+def test_backprop_matches_per_sample_loop(sizes, cost, output):
+    net = Network(sizes, cost=cost, output=output, seed=1)
+    X, y = batch(sizes[0], 13, seed=2)
+    nabla_w, nabla_b = net.backprop(X, y)
+    loop_w, loop_b = net.backprop_loop(X, y)
+    for a, b in zip(nabla_w + nabla_b, loop_w + loop_b):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("cost, output", CONFIGS)
+def test_backprop_of_one_sample_is_backprop_sample(cost, output):
+    net = Network([20, 7, 10], cost=cost, output=output, seed=1)
+    X, y = batch(20, 1)
+    for (a, b) in [(net.backprop(X[0], y[0]), net.backprop_sample(X[0], y[0])),
+                   (net.backprop(X, y), net.backprop_sample(X[0], y[0]))]:
+        for g, h in zip(a[0] + a[1], b[0] + b[1]):
+            np.testing.assert_allclose(g, h, rtol=1e-12, atol=1e-15)
+
+
+def test_gradient_shapes_and_dtypes_follow_the_parameters():
+    for dtype in (np.float32, np.float64):
+        net = Network([784, 30, 10], seed=0, dtype=dtype)
+        X, y = batch(784, 4)
+        nabla_w, nabla_b = net.backprop(X, y)              # X is float64: still dtype out
+        assert [g.shape for g in nabla_w] == [(30, 784), (10, 30)]
+        assert [g.shape for g in nabla_b] == [(30,), (10,)]
+        assert all(g.dtype == dtype for g in nabla_w + nabla_b)
+        assert net.forward(X).dtype == dtype
+
+
+def test_deltas_are_per_sample_and_the_bias_gradient_is_their_mean():
+    net = Network([20, 7, 10], seed=3)
+    X, y = batch(20, 6)
+    deltas = net.deltas(X, y)
+    assert [d.shape for d in deltas] == [(6, 7), (6, 10)]
+    _, nabla_b = net.backprop(X, y)
+    for d, nb in zip(deltas, nabla_b):
+        np.testing.assert_allclose(d.mean(axis=0), nb, rtol=1e-12)
+
+
+def test_forward_one_sample_equals_its_row_in_a_batch():
+    net = Network([20, 7, 10], seed=0)
+    X, _ = batch(20, 5)
+    np.testing.assert_allclose(net.forward(X[2]), net.forward(X)[2], rtol=1e-14)
+    assert net.predict(X[2]) == net.predict(X)[2]
+
+
+def test_same_seed_same_network_and_copy_is_independent():
+    a, b = Network([20, 7, 10], seed=5), Network([20, 7, 10], seed=5)
+    assert all(np.array_equal(p, q) for p, q in zip(a.weights + a.biases, b.weights + b.biases))
+    c = a.copy()
+    c.weights[0][0, 0] += 1.0
+    assert a.weights[0][0, 0] != c.weights[0][0, 0]
+
+
+def test_cost_is_the_mean_of_per_sample_costs():
+    net = Network([20, 7, 10], cost="cross_entropy", seed=0)
+    X, y = batch(20, 8)
+    assert net.cost(X, y) == pytest.approx(np.mean([net.cost(x, t) for x, t in zip(X, y)]), rel=1e-12)
+
+
+@pytest.mark.parametrize("bad, expected", [
+    (np.zeros((784, 3)), r"\(B, 784\)"),            # transposed
+    (np.zeros((3, 28, 28)), r"784"),                 # not flattened
+    (np.zeros((784, 1)), r"ravel"),                  # the book's column vector
+])
+def test_wrong_input_shapes_name_the_expected_shape(bad, expected):
+    net = Network([784, 30, 10], seed=0)
+    with pytest.raises(ValueError, match=expected):
+        net.forward(bad)
+
+
+def test_wrong_labels_are_refused():
+    net = Network([20, 7, 10], seed=0)
+    X, y = batch(20, 4)
+    with pytest.raises(ValueError, match=r"\(4,\)"):
+        net.backprop(X, y[:3])
+    with pytest.raises(ValueError, match="integer"):
+        net.backprop(X, one_hot(y))
+    with pytest.raises(ValueError, match="0 … 9"):
+        net.backprop(X, y + 10)
+
+
+# --- numerics: no overflow, no log(0) ------------------------------------------------
+
+# Underflow to 0 (e^(−2e4)) is intended and numpy ignores it by default; overflow,
+# log(0) and 0/0 must never happen.
+EXTREME = np.array([-1e4, -800.0, -50.0, 0.0, 50.0, 800.0, 1e4])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_never_overflows_or_warns(dtype):
+    z = EXTREME.astype(dtype)
+    with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
+        warnings.simplefilter("error")
+        a, s = sigmoid(z), sigmoid_prime(z)
+    assert a.dtype == dtype and np.all(np.isfinite(a)) and np.all(np.isfinite(s))
+    assert a[0] == 0.0 and a[-1] == 1.0 and a[3] == 0.5
+    assert np.all(np.diff(a) >= 0) and np.all((s >= 0) & (s <= 0.25))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_and_cross_entropy_are_stable_for_extreme_z(dtype):
+    Z = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [800.0, 799.0, -800.0]], dtype=dtype)
+    T = np.eye(3, dtype=dtype)[[1, 0, 0]]
+    with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
+        warnings.simplefilter("error")
+        A = softmax(Z)
+        C_soft = CrossEntropyCost.fn(Z, A, T, Softmax)
+        C_sig = CrossEntropyCost.fn(Z, sigmoid(Z), T, Sigmoid)
+        C_quad = QuadraticCost.fn(Z, sigmoid(Z), T)
+        deltas = [CrossEntropyCost.delta(Z, A, T, Softmax), QuadraticCost.delta(Z, A, T, Softmax),
+                  QuadraticCost.delta(Z, sigmoid(Z), T, Sigmoid)]
+    np.testing.assert_allclose(A.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(A[1], 1 / 3, rtol=1e-6)
+    # −ln a_y from z: row 0 wants class 1, 2e4 below the max (C = 2e4); row 2 class 0 (ln(1 + e^−1)).
+    np.testing.assert_allclose(C_soft, [2e4, np.log(3.0), np.log1p(np.exp(-1.0))], rtol=1e-6)
+    assert np.all(np.isfinite(C_sig)) and C_sig[0] == pytest.approx(2e4 + np.log(2), rel=1e-6)
+    assert np.all(np.isfinite(C_quad)) and all(np.all(np.isfinite(d)) for d in deltas)
+
+
+def test_a_saturated_network_has_finite_cost_and_gradients():
+    for cost, output in CONFIGS:
+        net = Network([20, 7, 10], cost=cost, output=output, seed=0)
+        net.weights = [W * 1e4 for W in net.weights]            # every unit saturated
+        X, y = batch(20, 5)
+        with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
+            warnings.simplefilter("error")
+            c = net.cost(X, y)
+            nabla_w, nabla_b = net.backprop(X, y)
+        assert np.isfinite(c) and all(np.all(np.isfinite(g)) for g in nabla_w + nabla_b)
