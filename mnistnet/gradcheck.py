@@ -135,13 +135,13 @@ def numerical_gradient(net, X, y, *, h=1e-5, num_checks=None, seed=None):
     return grads[0::2], grads[1::2]
 
 
-def _call_backprop(backprop, net, X, y):
-    """Call backprop(net, X, y), or backprop(X, y) if it is a method bound to some network."""
+def _call_backprop(backprop, net, X, y, original):
+    """backprop(net, X, y); a method bound to ``original`` runs as its function on ``net``."""
     if inspect.ismethod(backprop) and hasattr(backprop.__self__, "weights"):
-        if backprop.__self__ is not net:
+        if backprop.__self__ is not original:
             raise ValueError("backprop is a method of another network; pass the function, "
                              "e.g. Network.backprop, or a method of this network")
-        return backprop(X, y)
+        return backprop.__func__(net, X, y)
     return backprop(net, X, y)
 
 
@@ -234,7 +234,7 @@ def check_gradients(net, X, y, backprop=None, *, h=1e-5, num_checks=None, seed=N
     Returns:
     - a GradCheckResult: ``print`` it for the table; ``.errors``, ``.passed``, ``.max_error``.
     """
-    note = ""
+    note, original = "", net
     if net.dtype != np.float64:
         note = f"(checked a float64 copy of a {net.dtype.name} network)"
     net = _as_float64(net, "check_gradients")
@@ -242,7 +242,7 @@ def check_gradients(net, X, y, backprop=None, *, h=1e-5, num_checks=None, seed=N
     numerical_w, numerical_b = numerical_gradient(net, X64, y, h=h, num_checks=num_checks, seed=seed)
     if backprop is None:
         backprop = type(net).backprop
-    nabla_w, nabla_b = _call_backprop(backprop, net.copy(), X, y)
+    nabla_w, nabla_b = _call_backprop(backprop, net.copy(), X, y, original)
     names = param_names(net)
     shapes = [p.shape for W, b in zip(net.weights, net.biases) for p in (W, b)]
     if len(nabla_w) != net.num_layers or len(nabla_b) != net.num_layers:

@@ -1,0 +1,190 @@
+"""The gradient check: backprop passes it, and every planted bug fails it."""
+
+import numpy as np
+import pytest
+
+from mnistnet import Network
+from mnistnet.bugs import BUGS, bias_wrong_axis, correct_backprop, missing_mean, missing_transpose, updated_weights
+from mnistnet.gradcheck import check_gradients, numerical_gradient, rel_error, verdict
+
+CONFIGS = [("quadratic", "sigmoid"), ("quadratic", "softmax"),
+           ("cross_entropy", "sigmoid"), ("cross_entropy", "softmax")]
+
+
+def batch(n_in, B, seed=0, n_out=10):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((B, n_in)), rng.integers(0, n_out, B)
+
+
+# --- backprop agrees with central differences ---------------------------------------
+
+@pytest.mark.parametrize("cost, output", CONFIGS)
+@pytest.mark.parametrize("hidden, B", [(1, 1), (1, 64), (7, 5), (30, 1), (30, 16), (100, 64)])
+def test_backprop_passes_for_every_cost_output_hidden_size_and_batch(cost, output, hidden, B):
+    net = Network([20, hidden, 10], cost=cost, output=output, seed=hidden + B)
+    X, y = batch(20, B, seed=B)
+    result = check_gradients(net, X, y)               # every entry, biases included
+    assert result.passed, str(result)
+    assert result.max_error < 1e-7
+    assert result.names == ["W1", "b1", "W2", "b2"]
+
+
+@pytest.mark.parametrize("cost, output", CONFIGS)
+def test_backprop_passes_for_a_deeper_network(cost, output):
+    net = Network([12, 9, 7, 10], cost=cost, output=output, init="uniform", seed=4)
+    X, y = batch(12, 8, seed=1)
+    result = check_gradients(net, X, y)
+    assert result.passed, str(result)
+    assert list(result.errors) == ["W1", "b1", "W2", "b2", "W3", "b3"]
+
+
+@pytest.mark.parametrize("cost, output", [("quadratic", "sigmoid"), ("cross_entropy", "softmax")])
+def test_backprop_passes_on_784_30_10_with_sampled_entries(cost, output):
+    net = Network([784, 30, 10], cost=cost, output=output, init="scaled", seed=0)
+    X = np.random.default_rng(1).random((16, 784))        # like MNIST: pixels in [0, 1]
+    y = np.random.default_rng(2).integers(0, 10, 16)
+    result = check_gradients(net, X, y, num_checks=30, seed=0)
+    assert result.passed, str(result)
+    checked = {k: int(np.sum(~np.isnan(g))) for k, g in result.numerical.items()}
+    assert checked == {"W1": 30, "b1": 30, "W2": 30, "b2": 10}
+
+
+def test_per_sample_reference_and_bound_methods_can_be_checked():
+    net = Network([20, 7, 10], seed=0)
+    X, y = batch(20, 6)
+    assert check_gradients(net, X, y, Network.backprop_loop).passed
+    assert check_gradients(net, X, y, net.backprop_loop).passed
+    assert check_gradients(net, X, y, correct_backprop).passed
+
+
+# --- the numerical gradient itself -----------------------------------------------
+
+def test_numerical_gradient_restores_the_parameters_exactly():
+    net = Network([20, 7, 10], seed=0)
+    before = [p.copy() for p in net.weights + net.biases]
+    numerical_gradient(net, *batch(20, 4))
+    assert all(np.array_equal(p, q) for p, q in zip(before, net.weights + net.biases))
+
+
+def test_numerical_gradient_shapes_sampling_and_seed():
+    net = Network([20, 7, 10], seed=0)
+    X, y = batch(20, 4)
+    full_w, full_b = numerical_gradient(net, X, y)
+    assert [g.shape for g in full_w] == [(7, 20), (10, 7)]
+    assert [g.shape for g in full_b] == [(7,), (10,)]
+    assert not any(np.isnan(g).any() for g in full_w + full_b)
+    w1, b1 = numerical_gradient(net, X, y, num_checks=5, seed=3)
+    w2, _ = numerical_gradient(net, X, y, num_checks=5, seed=3)
+    assert [int(np.sum(~np.isnan(g))) for g in w1 + b1] == [5, 5, 5, 5]
+    assert all(np.array_equal(np.isnan(a), np.isnan(b)) for a, b in zip(w1, w2))
+    sampled = ~np.isnan(w1[0])
+    np.testing.assert_array_equal(w1[0][sampled], full_w[0][sampled])
+
+
+def test_numerical_gradient_of_a_known_function():
+    # One weight, no hidden layer: C = ½(σ(w x + b) − t)², so ∂C/∂w = (a − t) σ'(z) x.
+    net = Network([1, 1], seed=0)
+    net.weights[0][:] = 0.7
+    net.biases[0][:] = -0.2
+    x, t = 1.5, 1.0
+    a = 1 / (1 + np.exp(-(0.7 * x - 0.2)))
+    exact = (a - t) * a * (1 - a) * x
+    nw, nb = numerical_gradient(net, np.array([[x]]), np.array([0]))
+    assert nw[0][0, 0] == pytest.approx(exact, rel=1e-9)
+    assert nb[0][0] == pytest.approx(exact / x, rel=1e-9)
+
+
+def test_float32_networks_get_a_loud_warning_and_a_float64_check():
+    net = Network([20, 7, 10], seed=0, dtype=np.float32)
+    X, y = batch(20, 4)
+    with pytest.warns(UserWarning, match="float64"):
+        result = check_gradients(net, X, y)
+    assert result.passed and "float64 copy" in str(result)
+    assert net.dtype == np.float32                      # the caller's network is untouched
+    with pytest.warns(UserWarning, match="rounding"):
+        numerical_gradient(net, X, y, num_checks=2, seed=0)
+
+
+# --- rel_error and the report ---------------------------------------------------
+
+def test_rel_error_definition():
+    a = np.array([1.0, -2.0, 0.5])
+    assert rel_error(a, a) == 0.0
+    assert rel_error(a, -a) == 1.0                                    # a sign flip
+    assert rel_error(a, a + [0, 1e-6, 0]) == pytest.approx(1e-6 / 4)  # max|a−b| / max(|a|+|b|)
+    assert rel_error(np.zeros(3), np.full(3, 1e-12)) == pytest.approx(1e-4)   # the 1e-8 floor
+    assert rel_error(a, a[:2]) == float("inf")                        # shape mismatch
+    assert rel_error(a, [1.0, np.nan, 0.5]) == 0.0                    # NaN = not sampled
+    assert rel_error([1.0, np.nan, 0.5], a) == float("inf")           # NaN from backprop
+
+
+def test_verdicts_follow_the_cs231n_thresholds():
+    assert [verdict(e) for e in (1e-9, 1e-7, 1e-5, 1e-3, 0.5)] == [
+        "good", "good", "suspicious", "probably wrong", "wrong"]
+
+
+def test_report_is_a_readable_table():
+    net = Network([20, 7, 10], seed=0)
+    X, y = batch(20, 4)
+    text = str(check_gradients(net, X, y))
+    for word in ("param", "shape", "rel. error", "verdict", "W1", "(7, 20)", "b2", "good", "PASSED"):
+        assert word in text
+    assert repr(check_gradients(net, X, y)) == text
+    bad = check_gradients(net, X, y, BUGS["wrong_sign"][0])
+    assert "FAILED" in str(bad) and "wrong" in str(bad) and "FAILED" in bad._repr_html_()
+
+
+# --- the check must be able to fail: every planted bug is flagged ------------------------
+
+# [20, 10, 10]: W2 is square, so the missing transpose runs instead of crashing;
+# B = 8 differs from the layer sizes, so the bias summed over the wrong axis has the wrong shape.
+HIDDEN_BUGS = {"missing_transpose", "sigma_prime_of_a", "missing_sigma_prime", "updated_weights"}
+
+
+@pytest.mark.parametrize("cost, output", CONFIGS)
+@pytest.mark.parametrize("name", sorted(BUGS))
+def test_every_planted_bug_is_flagged(name, cost, output):
+    net = Network([20, 10, 10], cost=cost, output=output, seed=7)
+    X, y = batch(20, 8, seed=3)
+    bug, description = BUGS[name]
+    assert bug.__doc__ and description
+    result = check_gradients(net, X, y, bug)
+    assert not result.passed, str(result)
+    flagged = {k for k, e in result.errors.items() if e > 1e-2}
+    if name in HIDDEN_BUGS:                       # the output layer's gradients are still right
+        assert flagged == {"W1", "b1"}, str(result)
+        assert result.errors["W2"] < 1e-7 and result.errors["b2"] < 1e-7
+    elif name == "bias_wrong_axis":
+        assert flagged == {"b1", "b2"} and result.verdicts["b1"].startswith("wrong shape")
+    else:                                         # wrong sign, missing 1/B: everything
+        assert flagged == {"W1", "b1", "W2", "b2"}, str(result)
+
+
+def test_bias_summed_over_the_wrong_axis_is_flagged_even_when_the_shape_fits():
+    net = Network([20, 10, 10], seed=7)
+    X, y = batch(20, 10)                                  # B = 10 = n1 = n2: shapes match
+    result = check_gradients(net, X, y, bias_wrong_axis)
+    assert result.verdicts["b1"] == "wrong" and result.verdicts["b2"] == "wrong"
+    assert result.verdicts["W1"] == "good"
+
+
+def test_missing_transpose_crashes_when_the_layers_are_not_square():
+    net = Network([20, 7, 10], seed=0)
+    with pytest.raises(ValueError, match="mismatch"):
+        missing_transpose(net, *batch(20, 4))
+
+
+def test_missing_mean_is_invisible_at_batch_size_one_only():
+    net = Network([20, 7, 10], seed=0)
+    assert check_gradients(net, *batch(20, 1), missing_mean).passed
+    result = check_gradients(net, *batch(20, 3), missing_mean)
+    assert result.max_error == pytest.approx((3 - 1) / (3 + 1), rel=1e-6)   # (B − 1)/(B + 1)
+
+
+def test_updated_weights_error_grows_with_the_learning_rate():
+    net = Network([20, 7, 10], cost="cross_entropy", seed=0)
+    X, y = batch(20, 8)
+    errors = [check_gradients(net, X, y, lambda n, X, y: updated_weights(n, X, y, eta)).max_error
+              for eta in (1e-9, 0.1, 3.0)]
+    assert errors[0] < 1e-7 < errors[1] < errors[2]
+    assert errors[2] > 1e-2
