@@ -1,0 +1,227 @@
+"""The interactive Trainer, driven from plain Python (no browser, no kernel).
+
+Small generated data: each digit class is a random binary "prototype" image
+plus noise, so a network learns it in an epoch or two and runs stay fast.
+"""
+
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from mnistnet import Network
+from mnistnet.train import History
+from mnistnet.widgets import STOP_REASON, Trainer, plot_curves, results_figure
+
+PNG = b"\x89PNG"
+
+
+def _is_png(value):
+    return bytes(value[:4]) == PNG
+
+
+def _fake(n, rng, prototypes):
+    y = rng.integers(0, 10, n)
+    X = np.clip(prototypes[y] + 0.3 * rng.standard_normal((n, 784)), 0, 1).astype(np.float32)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(1)
+    prototypes = (rng.random((10, 784)) < 0.2).astype(np.float32)
+    return _fake(2000, rng, prototypes), _fake(300, rng, prototypes), _fake(300, rng, prototypes)
+
+
+@pytest.fixture
+def trainer(data):
+    t = Trainer(data, seed=0, epochs=3)
+    yield t
+    t._on_stop()
+    t.wait(timeout=30)
+
+
+def _wait_for(condition, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        time.sleep(0.002)
+
+
+def _start_long_run(t):
+    """A run of many epochs, one sample per mini-batch: seconds long, for stop/η tests."""
+    t.batch_size_slider.value = 1
+    t.epochs_slider.value = 60
+    t.train_button.click()
+    _wait_for(lambda: t.history is not None and t.history.batches > 0)
+
+
+def test_controls_are_labelled_and_have_the_documented_ranges(trainer):
+    assert trainer.hidden_slider.description == "hidden"
+    assert (trainer.hidden_slider.min, trainer.hidden_slider.max, trainer.hidden_slider.value) == (5, 200, 30)
+    lr = trainer.learning_rate_slider
+    assert type(lr).__name__ == "FloatLogSlider" and lr.description == "learning rate"
+    assert (lr.base ** lr.min, lr.base ** lr.max, lr.value) == (pytest.approx(0.001), pytest.approx(100), 3.0)
+    assert trainer.batch_size_slider.description == "batch size"
+    assert trainer.epochs_slider.description == "epochs"
+    for s in (trainer.hidden_slider, lr, trainer.batch_size_slider, trainer.epochs_slider):
+        assert s.continuous_update is False
+    assert [v for _, v in trainer.cost_choice.options] == ["quadratic", "cross_entropy"]
+    assert [v for _, v in trainer.train_size_choice.options] == [1000, 2000]   # a subset, or all
+    assert trainer.train_size_choice.value == 2000
+    assert [b.description for b in (trainer.train_button, trainer.stop_button, trainer.reset_button)] \
+        == ["Train", "Stop", "Reset"]
+    assert trainer.stop_button.disabled and not trainer.train_button.disabled
+    assert _is_png(trainer.plot.value)
+    assert "ready" in trainer.status.value
+
+
+def test_display_is_the_widget_view(trainer):
+    bundle = trainer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_train_uses_the_slider_values(trainer, data):
+    trainer.hidden_slider.value = 12
+    trainer.learning_rate_slider.value = 0.5
+    trainer.batch_size_slider.value = 20
+    trainer.epochs_slider.value = 2
+    trainer.cost_choice.value = "cross_entropy"
+    trainer.train_size_choice.value = 1000
+    trainer.train_button.click()
+    history = trainer.wait(timeout=60)
+    assert trainer.net.sizes == [784, 12, 10]
+    assert trainer.net.cost_name == "cross_entropy"
+    assert history.settings["batch_size"] == 20 and history.settings["n"] == 1000
+    assert history.settings["epochs"] == 2 and history.epoch == [1, 2]
+    assert history.learning_rate == [0.5, 0.5]
+    assert history.batches == 2 * 1000 // 20
+    assert not history.stopped and trainer.error is None
+    assert "done: epoch 2/2" in trainer.status.value and "validation accuracy" in trainer.status.value
+    assert "s per epoch" in trainer.status.value
+    assert history.accuracy[-1] > 0.9                        # the fake digits are easy
+    assert _is_png(trainer.plot.value)
+    assert _is_png(trainer.results.value) and trainer.results.layout.display != "none"
+    assert not trainer.running and trainer.stop_button.disabled and not trainer.train_button.disabled
+    assert trainer.first_point_seconds is not None
+
+
+def test_runs_are_seeded_and_the_previous_run_is_kept(trainer):
+    trainer.train_button.click()
+    first = trainer.wait(timeout=60)
+    trainer.train_button.click()
+    second = trainer.wait(timeout=60)
+    assert second is not first
+    assert second.cost == first.cost and second.accuracy == first.accuracy
+    label, previous = trainer.previous
+    assert previous is first and "η 3" in label and "30 hidden" in label
+
+
+def test_stop_stops_within_a_second(trainer):
+    _start_long_run(trainer)
+    assert trainer.running and not trainer.stop_button.disabled and trainer.train_button.disabled
+    clicked = time.perf_counter()
+    trainer.stop_button.click()
+    _wait_for(lambda: trainer.history.stopped, timeout=1.0)      # sgd has returned
+    assert time.perf_counter() - clicked < 1.0
+    history = trainer.wait(timeout=10)                           # final plot and results drawn
+    assert history.stopped and history.stop_reason == STOP_REASON
+    assert history.epoch[-1] < 60
+    assert "stopped at epoch" in trainer.status.value
+    assert not trainer.running and not trainer.train_button.disabled
+
+
+def test_a_second_train_click_is_ignored(trainer):
+    _start_long_run(trainer)
+    thread, history = trainer._thread, trainer.history
+    trainer.train_button.click()
+    assert trainer._thread is thread and trainer.history is history
+    assert "ignored" in trainer.note.value
+    trainer.stop_button.click()
+    trainer.wait(timeout=10)
+
+
+def test_changing_hidden_reinitialises_the_network_and_says_so(trainer):
+    before = trainer.net
+    trainer.hidden_slider.value = 50
+    assert trainer.net is not before and trainer.net.sizes == [784, 50, 10]
+    fresh = Network([784, 50, 10], seed=0, dtype=np.float32)
+    assert np.array_equal(trainer.net.weights[0], fresh.weights[0])
+    assert "re-initialised" in trainer.note.value and "784-50-10" in trainer.note.value
+
+
+def test_changing_hidden_during_a_run_applies_at_the_next_train(trainer):
+    _start_long_run(trainer)
+    running_net = trainer.net
+    trainer.hidden_slider.value = 40
+    assert trainer.net is running_net and running_net.sizes == [784, 30, 10]
+    assert "next Train" in trainer.note.value and "784-40-10" in trainer.note.value
+    trainer.stop_button.click()
+    trainer.wait(timeout=10)
+    trainer.epochs_slider.value = 1
+    trainer.batch_size_slider.value = 10
+    trainer.train_button.click()
+    trainer.wait(timeout=60)
+    assert trainer.net.sizes == [784, 40, 10]
+
+
+def test_learning_rate_changed_mid_run_is_used(trainer):
+    _start_long_run(trainer)
+    trainer.learning_rate_slider.value = 0.01
+    assert "next mini-batch" in trainer.note.value
+    _wait_for(lambda: trainer.lr_log[-1][1] == 0.01)
+    _wait_for(lambda: trainer.history.batches > trainer.lr_log[-1][0] + 10)
+    trainer.stop_button.click()
+    history = trainer.wait(timeout=10)
+    (b0, eta0), (b1, eta1) = trainer.lr_log
+    assert (b0, eta0) == (0, 3.0) and b1 > 0 and eta1 == 0.01
+    assert history.learning_rate[-1] == 0.01              # η of the last mini-batch
+    assert trainer.label().startswith("η 3→0.01")
+
+
+def test_divergence_is_reported_in_the_status_not_raised(trainer):
+    trainer.learning_rate_slider.value = 100
+    trainer.train_button.click()
+    history = trainer.wait(timeout=60)                     # no exception escapes
+    assert history.diverged and trainer.error
+    assert "diverged" in trainer.status.value
+    assert "training diverged" in trainer.status.value     # train.Diverged's own message
+    assert trainer.progress_bar.bar_style == "danger"
+    assert trainer.exception is None and not trainer.running
+    assert _is_png(trainer.plot.value)
+
+
+def test_reset_clears_everything(trainer):
+    trainer.train_button.click()
+    trainer.wait(timeout=60)
+    trainer.train_button.click()
+    trainer.wait(timeout=60)
+    assert trainer.history is not None and trainer.previous is not None
+    trainer.reset_button.click()
+    assert trainer.history is None and trainer.previous is None and trainer.error is None
+    assert trainer.lr_log == [] and trainer.progress_bar.value == 0
+    assert trainer.results.layout.display == "none"
+    assert "reset" in trainer.status.value
+    fresh = Network([784, 30, 10], seed=0, dtype=np.float32)
+    assert np.array_equal(trainer.net.weights[0], fresh.weights[0])
+
+
+def test_reset_during_a_run_stops_it(trainer):
+    _start_long_run(trainer)
+    trainer.reset_button.click()
+    assert not trainer.running and trainer.history is None
+    assert not trainer._thread.is_alive()
+
+
+def test_figures_never_touch_pyplot(data):
+    before = plt.get_fignums()
+    h = History(sizes=[784, 30, 10], cost="quadratic", batch_size=10)
+    h.epoch, h.cost, h.accuracy, h.learning_rate = [1, 2], [0.1, float("nan")], [0.9, 0.1], [3.0, 3.0]
+    fig = plot_curves([h], faded=[("earlier", h)], epochs=5, title="t")
+    assert len(fig.axes) == 2
+    X, y = data[2]
+    fig = results_figure(X, y, (y + 1) % 10)
+    assert len(fig.axes) == 13                             # 12 digits + the confusion matrix
+    assert plt.get_fignums() == before
