@@ -163,11 +163,14 @@ class Network:
         delta = self.cost_fn.delta(zs[-1], activations[-1], T, self.output_fn)   # (B, n_L)
         for l in range(L - 1, -1, -1):                  # l = L-1 … 0 is layer L … 1
             deltas[l] = delta
-            nabla_w[l] = delta.T @ activations[l] / B   # (n_out, B) @ (B, n_in) -> (n_out, n_in)
+            # Divide the small δ by B, not the (n_out, n_in) product: one big array less.
+            nabla_w[l] = (delta / B).T @ activations[l]   # (n_out, B) @ (B, n_in) -> (n_out, n_in)
             nabla_b[l] = delta.sum(axis=0) / B          # (n_out,)
             if l > 0:
                 # δ^(l) = (W^(l+1)ᵀ δ^(l+1)) ⊙ σ'(z^l), one sample per row.
-                delta = (delta @ self.weights[l]) * sigmoid_prime(zs[l - 1])
+                # σ'(z^l) = a^l (1 − a^l), from the activation already computed.
+                a = activations[l]
+                delta = (delta @ self.weights[l]) * (a * (1 - a))
         return nabla_w, nabla_b, deltas
 
     def backprop_sample(self, x, y):
