@@ -23,6 +23,7 @@ Usage::
     print(history)
 """
 
+import math
 import time
 
 import numpy as np
@@ -69,6 +70,8 @@ class History:
       (the objective that the updates minimise).
     - accuracy: validation accuracy in [0, 1] (None without validation data).
     - seconds: wall time of the epoch's mini-batch updates (evaluation excluded).
+    - cpu_seconds: the CPU time of the same (all threads of the process): less
+      disturbed than wall time when other jobs share the machine.
     - eval_seconds: wall time of the end-of-epoch evaluation (cost and accuracy).
     - learning_rate: η used for the epoch's last mini-batch.
     Other attributes:
@@ -81,7 +84,7 @@ class History:
 
     def __init__(self, **settings):
         self.epoch, self.cost, self.accuracy = [], [], []
-        self.seconds, self.eval_seconds, self.learning_rate = [], [], []
+        self.seconds, self.cpu_seconds, self.eval_seconds, self.learning_rate = [], [], [], []
         self.batches, self.start_cost = 0, None
         self.stopped, self.stop_reason, self.diverged = False, None, False
         self.settings = settings
@@ -276,11 +279,11 @@ def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
 
     def current_eta():
         eta = float(eta_of())
-        if not (np.isfinite(eta) and eta >= 0):
+        if not (math.isfinite(eta) and eta >= 0):
             raise ValueError(f"the learning rate must be a number >= 0, got {eta!r}")
         return eta
 
-    def finish_epoch(epoch_done, seconds, eta):
+    def finish_epoch(epoch_done, seconds, cpu_seconds, eta):
         """Evaluate, record, and look for divergence; return the evaluated cost."""
         t0 = time.perf_counter()
         cost = _mean_cost(net, X, T)
@@ -291,6 +294,7 @@ def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
         history.cost.append(cost)
         history.accuracy.append(acc)
         history.seconds.append(seconds)
+        history.cpu_seconds.append(cpu_seconds)
         history.eval_seconds.append(time.perf_counter() - t0)
         history.learning_rate.append(eta)
         if not np.isfinite(cost) or not _finite(net):
@@ -324,7 +328,7 @@ def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
         for epoch in range(1, epochs + 1):
             progress.epoch, progress.batch, progress.end_of_epoch = epoch, 0, False
             perm = rng.permutation(n)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for j in range(batches_per_epoch):
                 if progress.stop_requested:
                     break
@@ -332,14 +336,18 @@ def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
                 eta = current_eta()
                 if backprop is None:
                     nabla_w, nabla_b, _ = net._backprop(X[idx], T[idx])
+                    for nw, nb in zip(nabla_w, nabla_b):   # fresh arrays: scale them in place
+                        nw *= eta
+                        nb *= eta
                 else:
                     nabla_w, nabla_b = backprop(net, X[idx], y[idx])
-                decay = 1.0 - eta * l2 / n
-                for W, b, nw, nb in zip(net.weights, net.biases, nabla_w, nabla_b):
+                    nabla_w = [eta * nw for nw in nabla_w]
+                    nabla_b = [eta * nb for nb in nabla_b]
+                for W, b, step_w, step_b in zip(net.weights, net.biases, nabla_w, nabla_b):
                     if l2:
-                        W *= decay
-                    W -= eta * nw
-                    b -= eta * nb
+                        W *= 1.0 - eta * l2 / n              # weight decay
+                    W -= step_w                              # W ← W − η ∇W
+                    b -= step_b
                 history.batches += 1
                 progress.batch, progress.learning_rate = j + 1, eta
                 if (j + 1) % FINITE_CHECK_EVERY == 0 and not _finite(net):
@@ -348,10 +356,10 @@ def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
                         and j + 1 < batches_per_epoch):
                     progress.seconds = time.perf_counter() - start
                     callback(progress)
-            seconds = time.perf_counter() - t0
+            seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
             if progress.batch == 0 and progress.stop_requested:
                 break                                  # stopped exactly at an epoch boundary
-            finish_epoch(epoch - 1 + progress.batch / batches_per_epoch, seconds, eta)
+            finish_epoch(epoch - 1 + progress.batch / batches_per_epoch, seconds, cpu_seconds, eta)
             if progress.stop_requested:
                 break
             if callback is not None:
