@@ -285,9 +285,11 @@ def shape_diagram(*terms, ax=None, title=None, break_at=100):
         if fresh:
             current, fresh = shape, False
         rows, cols = _as_2d(shape, orient)
-        boxes.append((kind, it, x + gap / 2, _length(cols, break_at)[0],
-                      _length(rows, break_at)[0], result, None))
-        x += boxes[-1][3] + gap
+        w, h = _length(cols, break_at)[0], _length(rows, break_at)[0]
+        # the slot is wide enough for the block and for its labels (name above, shape below)
+        slot = max(w, 0.62 * len(name), 0.5 * len(_shape_text(shape))) + gap
+        boxes.append((kind, it, x + (slot - w) / 2, w, h, result, None))
+        x += slot
     width = x
     height = max(bx[4] for bx in boxes if bx[0] == "arr")
 
@@ -323,7 +325,7 @@ def shape_diagram(*terms, ax=None, title=None, break_at=100):
             _break_mark(ax, x0, y0, w, h, horizontal=True)
         if _length(rows, break_at)[1]:
             _break_mark(ax, x0, y0, w, h, horizontal=False)
-        ax.text(x0 + w / 2, h / 2 + 0.5, name, ha="center", va="bottom", fontsize=11,
+        ax.text(x0 + w / 2, h / 2 + 0.7, name, ha="center", va="bottom", fontsize=11,
                 fontweight="bold", gid="name")
         ax.text(x0 + w / 2, -h / 2 - 0.5, _shape_text(shape), ha="center", va="top",
                 fontsize=9, color=_NOTE, gid="shape")
