@@ -1,4 +1,11 @@
-"""Pictures: digits, training curves, confusion matrices, hidden units.
+"""Pictures: digits, shape diagrams, confusion matrices, hidden units.
+
+- ``show_digits`` (notebook 01), ``show_weights`` (07), ``confusion_matrix`` /
+  ``plot_confusion``;
+- shape diagrams (notebooks 02 and 03): ``shape_diagram`` draws any product of
+  1-D and 2-D arrays as blocks sized by their dimensions, checking inner
+  dimensions and broadcasting; ``draw_matvec`` (W @ x + b = z), ``draw_outer``
+  (outer(δ, x) = ∂C/∂W) and ``draw_batched`` (X @ W.T + b = Z) are ready-made.
 
 Each function draws into a matplotlib Axes (a new figure if none is given) and
 returns the Figure, so notebooks show it and widgets can render it to PNG.
