@@ -29,7 +29,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .network import Network
-from .train import BLAS_SINGLE_THREAD_BELOW, sgd
+from .train import BLAS_THREADS, sgd
 
 # The two accuracy benchmarks: the book's chapter 1 and chapter 3 networks.
 ACCURACY_RUNS = {
@@ -62,6 +62,8 @@ def reference_epoch(net, X, y, batch_size, learning_rate, seed=None):
     - seed: for the shuffle.
     Returns:
     - (wall seconds, CPU seconds) taken.
+
+    Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
     """
     rng = np.random.default_rng(seed)
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -84,7 +86,7 @@ def time_epoch(X, y, *, method="vectorised", sizes=(784, 30, 10), batch_size=10,
     - X: (n, n_in) images; y: (n,) integer labels (use a subset for a quick table).
     - method: "vectorised" (``train.sgd``) or "per-sample" (``reference_epoch``).
     - sizes, batch_size, learning_rate, dtype: the network and its training.
-    - blas_threads: numpy BLAS threads (None: sgd's choice; 1 thread below batch 256).
+    - blas_threads: numpy BLAS threads (None: sgd's default, BLAS_THREADS = 1).
     - repeat: runs; the fastest is returned (the least disturbed by other jobs).
     - seed: network and shuffle seed.
     - clock: "wall" (elapsed time), "cpu" (CPU time of the process, less disturbed
@@ -92,6 +94,8 @@ def time_epoch(X, y, *, method="vectorised", sizes=(784, 30, 10), batch_size=10,
     Returns:
     - seconds (a float; a (wall, cpu) pair for "both"): the mini-batch updates
       only, not the evaluation; the run with the least wall time is reported.
+
+    Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
     """
     if clock not in ("wall", "cpu", "both"):
         raise ValueError(f"clock must be 'wall', 'cpu' or 'both', got {clock!r}")
@@ -100,7 +104,7 @@ def time_epoch(X, y, *, method="vectorised", sizes=(784, 30, 10), batch_size=10,
         net = Network(list(sizes), seed=seed, dtype=dtype)
         if method == "vectorised":
             history = sgd(net, (X, y), 1, batch_size, learning_rate, seed=seed,
-                          blas_threads=blas_threads)
+                          blas_threads=blas_threads or BLAS_THREADS)
             seconds = history.seconds[0], history.cpu_seconds[0]
         elif method == "per-sample":
             Xd = np.asarray(X, dtype=dtype)
@@ -122,6 +126,8 @@ def epoch_memory(X, y, *, sizes=(784, 30, 10), batch_size=10, dtype=np.float32):
 
     Inputs: X (n, n_in), y (n,); sizes, batch_size, dtype as ``time_epoch``.
     Returns: bytes (an int).
+
+    Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
     """
     net = Network(list(sizes), seed=0, dtype=dtype)
     tracemalloc.start()
@@ -141,12 +147,14 @@ def speed_table(X, y, *, sizes=(784, 30, 10), batch_sizes=(10, 128), dtype=np.fl
     - sizes, dtype: the network.
     - batch_sizes: the vectorised runs; the per-sample reference runs at the first one.
     - per_sample: also time the per-sample reference (slow: ~3 s per 50 000 images).
-    - threads: BLAS thread settings to try for the vectorised runs (None: sgd's choice).
+    - threads: BLAS thread counts to try for the vectorised runs (None: sgd's default, 1).
     - repeat: best of this many runs per row.
     Returns:
     - rows: list of dicts with keys method, batch_size, threads, images,
       seconds (wall), cpu_seconds, us_per_image (wall), speedup and cpu_speedup
       (the per-sample reference's time over this row's, when it ran).
+
+    Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
     """
     n = len(X)
     rows = []
@@ -159,7 +167,7 @@ def speed_table(X, y, *, sizes=(784, 30, 10), batch_sizes=(10, 128), dtype=np.fl
         for th in threads:
             wall, cpu = time_epoch(X, y, sizes=sizes, batch_size=B, dtype=dtype, clock="both",
                                    blas_threads=th, repeat=repeat, seed=seed)
-            shown = th if th is not None else (1 if B < BLAS_SINGLE_THREAD_BELOW else "default")
+            shown = th if th is not None else BLAS_THREADS
             rows.append(dict(method="vectorised", batch_size=B, threads=shown,
                              seconds=wall, cpu_seconds=cpu))
     reference = rows[0] if per_sample else None
@@ -172,7 +180,10 @@ def speed_table(X, y, *, sizes=(784, 30, 10), batch_sizes=(10, 128), dtype=np.fl
 
 
 def flop_seconds(n, sizes, gflops):
-    """Seconds one epoch would take at ``gflops`` GFLOP/s: 3 matrix products per layer, 2 flops per multiply-add."""
+    """Seconds one epoch would take at ``gflops`` GFLOP/s: 3 matrix products per layer, 2 flops per multiply-add.
+
+    Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
+    """
     macs = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     return 3 * 2 * macs * n / (gflops * 1e9)
 
@@ -199,6 +210,8 @@ def accuracy_run(name, data, seed, epochs=None, dtype=np.float32, verbose=False)
     Returns:
     - a dict: name, seed, epochs, test accuracy after the last epoch, best
       validation accuracy and its epoch, seconds per epoch, target.
+
+    Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
     """
     cfg = dict(ACCURACY_RUNS[name])
     epochs = cfg["epochs"] if epochs is None else epochs
@@ -223,8 +236,9 @@ def run_speed(data, args):
         X, y = X[:10_000], y[:10_000]
     print(f"\n== Speed: one epoch of {len(X)} images, [784, 30, 10], η = 3, float32 "
           f"(load average {load_average()} before)")
-    threads = (None, 2) if args.threads else (None,)
-    rows = speed_table(X, y, batch_sizes=(10, 128), threads=threads, repeat=args.repeat)
+    threads = (1, 2) if args.threads else (1,)
+    batch_sizes = (10, 128, 1024) if args.threads else (10, 128)
+    rows = speed_table(X, y, batch_sizes=batch_sizes, threads=threads, repeat=args.repeat)
     print(format_table(rows, [("method", "method", "{}"), ("batch_size", "batch", "{}"),
                               ("threads", "BLAS threads", "{}"), ("seconds", "s/epoch", "{:.3f}"),
                               ("us_per_image", "µs/image", "{:.1f}"),
@@ -268,6 +282,8 @@ def main(argv=None):
     """``python -m mnistnet.bench [--speed] [--accuracy] [--quick] [--seeds S ...]``.
 
     Returns the exit code: 0, or 1 if a 30-epoch accuracy run missed its target.
+
+    Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
     """
     parser = argparse.ArgumentParser(prog="python -m mnistnet.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--speed", action="store_true", help="time one epoch (vectorised and per-sample)")

@@ -1,8 +1,8 @@
 """A zoo of classic backprop bugs, each planted in a copy of the correct code.
 
 Introduced in ``notebooks/04-gradient-check.ipynb`` (the gradient check must
-flag every one of them) and used by the bug-zoo notebook and the learner-
-feedback checker.
+flag every one of them); ``notebooks/09-bug-zoo.ipynb`` shows what each does,
+and the learner-feedback checker (``mnistnet.check``) reuses them.
 
 Every function has the signature of ``gradcheck.check_gradients``' backprop
 argument and of ``train.sgd``'s::

@@ -48,6 +48,8 @@ def rel_error(a, b):
       b may be NaN where not sampled.
     Returns:
     - a float; ``inf`` if the shapes differ or a value is not finite where checked.
+
+    Introduced in ``notebooks/04-gradient-check.ipynb``.
     """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
@@ -62,7 +64,10 @@ def rel_error(a, b):
 
 
 def verdict(error):
-    """The CS231n-style verdict for one relative error: 'good', 'suspicious', 'probably wrong' or 'wrong'."""
+    """The CS231n-style verdict for one relative error: 'good', 'suspicious', 'probably wrong' or 'wrong'.
+
+    Introduced in ``notebooks/04-gradient-check.ipynb``.
+    """
     for limit, word in THRESHOLDS:
         if error <= limit:
             return word
@@ -70,7 +75,10 @@ def verdict(error):
 
 
 def param_names(net):
-    """['W1', 'b1', 'W2', 'b2', …], layers numbered from 1 as in the notebooks."""
+    """['W1', 'b1', 'W2', 'b2', …], layers numbered from 1 as in the notebooks.
+
+    Introduced in ``notebooks/04-gradient-check.ipynb``.
+    """
     return [f"{p}{l}" for l in range(1, net.num_layers + 1) for p in ("W", "b")]
 
 
@@ -95,6 +103,8 @@ def _mean_cost(net, X, T):
 
 def numerical_gradient(net, X, y, *, h=1e-5, num_checks=None, seed=None):
     """Central-difference gradient of the mean batch cost, for every parameter or a sample.
+
+    Introduced in ``notebooks/04-gradient-check.ipynb``.
 
     Each entry θ of each W^l and b^l is nudged to θ ± h in place, the mean cost
     is recomputed, and θ is restored exactly. Costs 2 forward passes per entry:
@@ -147,6 +157,8 @@ def _call_backprop(backprop, net, X, y, original):
 
 class GradCheckResult:
     """What ``check_gradients`` found: one row per parameter array.
+
+    Introduced in ``notebooks/04-gradient-check.ipynb``.
 
     Attributes:
     - names: ['W1', 'b1', 'W2', 'b2', …].
@@ -217,6 +229,8 @@ class GradCheckResult:
 
 def check_gradients(net, X, y, backprop=None, *, h=1e-5, num_checks=None, seed=None, tol=1e-7):
     """Check a backprop function against central differences, one parameter array at a time.
+
+    Introduced in ``notebooks/04-gradient-check.ipynb``.
 
     Inputs:
     - net: a Network, ideally float64 (a float32 one is checked as a float64

@@ -29,10 +29,14 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-# Below this batch size training runs numpy's BLAS on one thread: the matrix
-# products are tiny and a second thread only adds synchronisation (on a busy
-# two-core machine it can stall the product 10-170x). See bench.py.
-BLAS_SINGLE_THREAD_BELOW = 256
+# numpy's BLAS threads while sgd runs. Measured on the 2-core machine this was
+# written on (shared with other jobs; bench.py --threads, 20 000 images,
+# [784, 30, 10], float32), one epoch took, with 1 thread vs 2:
+#     batch 10: 0.51 s vs 0.49 s     batch 128: 0.25 s vs 4.5 s
+#     batch 1024: 0.29 s vs 2.4 s    batch 4096: 0.27 s vs 1.1 s
+# The products are small ((B, 784) @ (784, 30)); a second thread only adds
+# synchronisation, and stalls badly when the other core is busy. So: 1 thread.
+BLAS_THREADS = 1
 
 # How often (in mini-batches) the parameters are checked for NaN/inf mid-epoch.
 FINITE_CHECK_EVERY = 50
@@ -49,10 +53,12 @@ DEAD_FRACTION = 0.5
 
 
 class Diverged(RuntimeError):
-    """Training blew up (non-finite parameters or cost, or saturated hidden units).
+    """Training failed: non-finite parameters or cost, dead (saturated) units, or a cost worse than guessing.
 
     Attributes:
     - history: the History up to the point where it was detected (``diverged=True``).
+
+    Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
     """
 
     def __init__(self, message, history):
@@ -80,6 +86,8 @@ class History:
     - batches: mini-batch updates done in all; stopped / stop_reason: whether and
       why training ended early (callback, divergence); diverged: True if Diverged
       was raised; settings: the arguments of the run.
+
+    Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
     """
 
     def __init__(self, **settings):
@@ -119,6 +127,8 @@ class Progress:
     - seconds: wall time since training started.
     - history: the History so far (its last entry is the last finished epoch).
     - net: the network being trained (its parameters are consistent: no update is in flight).
+
+    Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
     """
 
     def __init__(self, net, history, epochs, batches_per_epoch):
@@ -206,7 +216,7 @@ def _diverged_message(what, eta, batch_size, custom_backprop):
 
 def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
         validation_data=None, seed=None, callback=None, callback_every=None,
-        backprop=None, blas_threads=None):
+        backprop=None, blas_threads=BLAS_THREADS):
     """Train ``net`` in place by mini-batch SGD; return a History.
 
     Inputs:
@@ -232,10 +242,9 @@ def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
     - backprop: None for the fast path (``net._backprop`` on precomputed one-hot
       targets), or any ``backprop(net, X_b, y_b) -> (nabla_w, nabla_b)``, e.g.
       a bug from ``mnistnet.bugs``, to see what it does to training.
-    - blas_threads: numpy's BLAS threads while training; None picks 1 below
-      batch size BLAS_SINGLE_THREAD_BELOW (tiny products: a second thread only
-      slows them) and leaves the default above. The limit is process-wide while
-      sgd runs.
+    - blas_threads: numpy's BLAS threads while training: 1 (the default, fastest
+      here at every batch size, see BLAS_THREADS), another number, or None to
+      leave numpy's setting alone. The limit is process-wide while sgd runs.
     Returns:
     - a History (per-epoch training cost, validation accuracy, seconds, η, …).
     Raises:
@@ -248,6 +257,8 @@ def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
         * at least half of the units of some sigmoid layer are dead: saturated,
           |z| > 20, on every one of 500 training inputs, so they cannot learn.
       These are what a learning rate far too large does (η = 100 for [784, 30, 10]).
+
+    Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
     """
     X, y, T = _check_data(net, training_data, "training_data")
     if validation_data is not None:
@@ -267,8 +278,6 @@ def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
                       sizes=list(net.sizes), cost=net.cost_name, output=net.output_name,
                       dtype=net.dtype.name)
     progress = Progress(net, history, epochs, batches_per_epoch)
-    if blas_threads is None:
-        blas_threads = 1 if batch_size < BLAS_SINGLE_THREAD_BELOW else None
     history.settings["blas_threads"] = blas_threads
 
     # A fixed sample of training inputs on which to look for dead units.

@@ -290,10 +290,13 @@ def blas_threads():
     return [m["num_threads"] for m in threadpool_info() if m["user_api"] == "blas"]
 
 
-def test_small_batches_train_on_one_blas_thread_and_the_limit_is_restored():
-    before, inside = blas_threads(), []
-    history = sgd(Network([20, 7, 10], seed=0), TRAIN, 1, 10, 1.0,
-                  callback=lambda p: inside.extend(blas_threads()))
-    assert history.settings["blas_threads"] == 1
-    assert inside and set(inside) == {1}
-    assert blas_threads() == before
+def test_training_runs_on_one_blas_thread_by_default_and_the_limit_is_restored():
+    before = blas_threads()
+    for B, threads, expected in [(10, train.BLAS_THREADS, {1}), (128, train.BLAS_THREADS, {1}),
+                                 (10, None, set(before))]:
+        inside = []
+        history = sgd(Network([20, 7, 10], seed=0), TRAIN, 1, B, 1.0, blas_threads=threads,
+                      callback=lambda p: inside.extend(blas_threads()))
+        assert history.settings["blas_threads"] == threads
+        assert set(inside) == expected
+        assert blas_threads() == before
