@@ -202,14 +202,19 @@ def format_table(rows, columns):
 def accuracy_run(name, data, seed, epochs=None, dtype=np.float32, verbose=False):
     """Train one of ACCURACY_RUNS from scratch; return a result row.
 
+    Two test accuracies are reported, neither chosen by looking at the test set:
+    after the last epoch, and after the epoch with the best *validation*
+    accuracy (early stopping on the 10 000 validation images).
+
     Inputs:
     - name: a key of ACCURACY_RUNS.
     - data: load_mnist()'s ((X, y), (X_val, y_val), (X_test, y_test)), X (n, 784).
     - seed: network and shuffle seed.
     - epochs: override the number of epochs (None: 30, as the book).
+    - dtype: parameters' dtype (float32: about twice as fast, same accuracy).
     Returns:
-    - a dict: name, seed, epochs, test accuracy after the last epoch, best
-      validation accuracy and its epoch, seconds per epoch, target.
+    - a dict: name, seed, epochs, test (after the last epoch), test_at_best_val,
+      best_val, best_epoch, last_val, s_per_epoch, target.
 
     Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
     """
@@ -217,16 +222,21 @@ def accuracy_run(name, data, seed, epochs=None, dtype=np.float32, verbose=False)
     epochs = cfg["epochs"] if epochs is None else epochs
     (X, y), validation, (X_test, y_test) = data
     net = Network(cfg["sizes"], cost=cfg["cost"], init=cfg["init"], seed=seed, dtype=dtype)
-    callback = None
-    if verbose:
-        callback = lambda p: print(f"    epoch {p.epoch:2d}: cost {p.history.cost[-1]:.4f}, "
-                                   f"validation {100 * p.history.accuracy[-1]:.2f}%", flush=True)
+    best = {"val": -1.0}
+
+    def callback(progress):
+        val = progress.history.accuracy[-1]
+        if val > best["val"]:
+            best.update(val=val, epoch=progress.epoch, test=progress.net.accuracy(X_test, y_test))
+        if verbose:
+            print(f"    epoch {progress.epoch:2d}: cost {progress.history.cost[-1]:.4f}, "
+                  f"validation {100 * val:.2f}%", flush=True)
+
     history = sgd(net, (X, y), epochs, cfg["batch_size"], cfg["learning_rate"], l2=cfg["l2"],
                   validation_data=validation, seed=seed, callback=callback)
-    best = int(np.argmax(history.accuracy))
     return dict(name=name, seed=seed, epochs=epochs, dtype=np.dtype(dtype).name,
-                test=net.accuracy(X_test, y_test), best_val=history.accuracy[best],
-                best_epoch=best + 1, last_val=history.accuracy[-1],
+                test=net.accuracy(X_test, y_test), test_at_best_val=best["test"],
+                best_val=best["val"], best_epoch=best["epoch"], last_val=history.accuracy[-1],
                 s_per_epoch=float(np.mean(history.seconds)), target=cfg["target"])
 
 
@@ -258,23 +268,30 @@ def run_speed(data, args):
 def run_accuracy(data, args):
     epochs = 3 if args.quick else args.epochs
     print(f"\n== Accuracy: {epochs} epochs, batch 10, float32, seeds {args.seeds} "
-          f"(test accuracy after the last epoch; load average {load_average()})")
+          f"(load average {load_average()})")
+    print("   test = after the last epoch; test@val = after the epoch with the best validation "
+          "accuracy (early stopping; the test set is never used to choose)")
     rows = []
     for name in ACCURACY_RUNS:
         for seed in args.seeds:
             row = accuracy_run(name, data, seed, epochs=epochs, verbose=args.verbose)
-            row["ok"] = "yes" if row["test"] >= row["target"] else ("n/a" if epochs < 30 else "NO")
-            print(f"  {name} seed {seed}: test {100 * row['test']:.2f}%", flush=True)
+            row["ok"] = ("n/a" if epochs < 30 else
+                         "yes" if row["test_at_best_val"] >= row["target"] else "NO")
+            print(f"  {name} seed {seed}: test {100 * row['test']:.2f}%, "
+                  f"test@val {100 * row['test_at_best_val']:.2f}%", flush=True)
             rows.append(row)
     print(format_table(rows, [("name", "run", "{}"), ("seed", "seed", "{}"),
-                              ("test", "test acc.", "{:.2%}"), ("target", "target", "{:.1%}"),
-                              ("ok", "≥ target", "{}"), ("best_val", "best val.", "{:.2%}"),
-                              ("best_epoch", "at epoch", "{}"), ("s_per_epoch", "s/epoch", "{:.2f}")]))
+                              ("test", "test", "{:.2%}"), ("test_at_best_val", "test@val", "{:.2%}"),
+                              ("best_epoch", "val. best at", "{}"), ("best_val", "val.", "{:.2%}"),
+                              ("target", "target", "{:.1%}"), ("ok", "test@val ≥ target", "{}"),
+                              ("s_per_epoch", "s/epoch", "{:.2f}")]))
     for name in ACCURACY_RUNS:
-        tests = [100 * r["test"] for r in rows if r["name"] == name]
-        if len(tests) > 1:
-            print(f"  {name}: test accuracy over {len(tests)} seeds: mean {np.mean(tests):.2f}%, "
-                  f"min {np.min(tests):.2f}%, max {np.max(tests):.2f}%")
+        for key in ("test", "test_at_best_val"):
+            values = [100 * r[key] for r in rows if r["name"] == name]
+            if len(values) > 1:
+                print(f"  {name} {key}: over {len(values)} seeds mean {np.mean(values):.2f}%, "
+                      f"min {np.min(values):.2f}%, max {np.max(values):.2f}%")
+    print(f"load average after: {load_average()}")
     return all(r["ok"] != "NO" for r in rows)
 
 

@@ -75,7 +75,8 @@ class History:
       **whole** training set, plus the L2 penalty (λ/2n) Σ‖W‖² when l2 > 0
       (the objective that the updates minimise).
     - accuracy: validation accuracy in [0, 1] (None without validation data).
-    - seconds: wall time of the epoch's mini-batch updates (evaluation excluded).
+    - seconds: wall time of the epoch's mini-batch updates (and mid-epoch
+      callbacks; the end-of-epoch evaluation is excluded).
     - cpu_seconds: the CPU time of the same (all threads of the process): less
       disturbed than wall time when other jobs share the machine.
     - eval_seconds: wall time of the end-of-epoch evaluation (cost and accuracy).
@@ -93,7 +94,7 @@ class History:
     def __init__(self, **settings):
         self.epoch, self.cost, self.accuracy = [], [], []
         self.seconds, self.cpu_seconds, self.eval_seconds, self.learning_rate = [], [], [], []
-        self.batches, self.start_cost = 0, None
+        self.batches, self.start_cost, self.guess_cost = 0, None, None
         self.stopped, self.stop_reason, self.diverged = False, None, False
         self.settings = settings
 
@@ -262,7 +263,7 @@ def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
     """
     X, y, T = _check_data(net, training_data, "training_data")
     if validation_data is not None:
-        X_val, y_val, _ = _check_data(net, validation_data, "validation_data")
+        validation_data = _check_data(net, validation_data, "validation_data")[:2]
     epochs, batch_size = int(epochs), int(batch_size)
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"need epochs >= 0 and batch_size >= 1, got {epochs} and {batch_size}")
@@ -280,6 +281,26 @@ def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
     progress = Progress(net, history, epochs, batches_per_epoch)
     history.settings["blas_threads"] = blas_threads
 
+    limits = threadpool_limits(limits=blas_threads, user_api="blas") if blas_threads else None
+    # Overflow to inf / NaN is detected below and reported as Diverged, with the
+    # likely cause; numpy's own warnings would only come first and say less.
+    errstate = np.errstate(over="ignore", invalid="ignore", divide="ignore")
+    errstate.__enter__()
+    try:
+        return _sgd(net, X, y, T, epochs, batch_size, eta_of, l2, validation_data, rng,
+                    callback, callback_every, backprop, history, progress)
+    finally:
+        errstate.__exit__(None, None, None)
+        if limits is not None:
+            limits.restore_original_limits()
+
+
+def _sgd(net, X, y, T, epochs, batch_size, eta_of, l2, validation_data, rng,
+         callback, callback_every, backprop, history, progress):
+    """The training loop of ``sgd``, after its checks, under its BLAS and errstate settings."""
+    n, batches_per_epoch = X.shape[0], progress.batches_per_epoch
+    if validation_data is not None:
+        X_val, y_val = validation_data
     # A fixed sample of training inputs on which to look for dead units.
     probe = X[::max(1, n // 500)][:500]
     start_cost = history.start_cost = _mean_cost(net, X, T)
@@ -293,7 +314,7 @@ def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
         return eta
 
     def finish_epoch(epoch_done, seconds, cpu_seconds, eta):
-        """Evaluate, record, and look for divergence; return the evaluated cost."""
+        """Evaluate the network, record the epoch in history, and raise Diverged if it failed."""
         t0 = time.perf_counter()
         cost = _mean_cost(net, X, T)
         penalty = 0.5 * l2 / n * sum(float(np.sum(W * W)) for W in net.weights) if l2 else 0.0
@@ -327,64 +348,54 @@ def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
         history.stop_reason = _diverged_message(what, eta, batch_size, backprop is not None)
         raise Diverged(history.stop_reason, history)
 
-    limits = threadpool_limits(limits=blas_threads, user_api="blas") if blas_threads else None
-    # Overflow to inf / NaN is detected below and reported as Diverged, with the
-    # likely cause; numpy's own warnings would only come first and say less.
-    errstate = np.errstate(over="ignore", invalid="ignore", divide="ignore")
-    errstate.__enter__()
-    try:
-        eta = None
-        for epoch in range(1, epochs + 1):
-            progress.epoch, progress.batch, progress.end_of_epoch = epoch, 0, False
-            perm = rng.permutation(n)
-            t0, c0 = time.perf_counter(), time.process_time()
-            for j in range(batches_per_epoch):
-                if progress.stop_requested:
-                    break
-                idx = perm[j * batch_size:(j + 1) * batch_size]
-                eta = current_eta()
-                if backprop is None:
-                    nabla_w, nabla_b, _ = net._backprop(X[idx], T[idx])
-                    for nw, nb in zip(nabla_w, nabla_b):   # fresh arrays: scale them in place
-                        nw *= eta
-                        nb *= eta
-                else:
-                    nabla_w, nabla_b = backprop(net, X[idx], y[idx])
-                    nabla_w = [eta * nw for nw in nabla_w]
-                    nabla_b = [eta * nb for nb in nabla_b]
-                for W, b, step_w, step_b in zip(net.weights, net.biases, nabla_w, nabla_b):
-                    if l2:
-                        W *= 1.0 - eta * l2 / n              # weight decay
-                    W -= step_w                              # W ← W − η ∇W
-                    b -= step_b
-                history.batches += 1
-                progress.batch, progress.learning_rate = j + 1, eta
-                if (j + 1) % FINITE_CHECK_EVERY == 0 and not _finite(net):
-                    fail(f"the parameters became NaN or infinite during epoch {epoch}", eta)
-                if (callback is not None and callback_every and (j + 1) % callback_every == 0
-                        and j + 1 < batches_per_epoch):
-                    progress.seconds = time.perf_counter() - start
-                    callback(progress)
-            seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
-            if progress.batch == 0 and progress.stop_requested:
-                break                                  # stopped exactly at an epoch boundary
-            finish_epoch(epoch - 1 + progress.batch / batches_per_epoch, seconds, cpu_seconds, eta)
+    eta = None
+    for epoch in range(1, epochs + 1):
+        progress.epoch, progress.batch, progress.end_of_epoch = epoch, 0, False
+        perm = rng.permutation(n)
+        t0, c0 = time.perf_counter(), time.process_time()
+        for j in range(batches_per_epoch):
             if progress.stop_requested:
                 break
-            if callback is not None:
-                progress.end_of_epoch = True
+            idx = perm[j * batch_size:(j + 1) * batch_size]
+            eta = current_eta()
+            if backprop is None:
+                nabla_w, nabla_b, _ = net._backprop(X[idx], T[idx])
+                for nw, nb in zip(nabla_w, nabla_b):   # fresh arrays: scale them in place
+                    nw *= eta
+                    nb *= eta
+            else:
+                nabla_w, nabla_b = backprop(net, X[idx], y[idx])
+                nabla_w = [eta * nw for nw in nabla_w]
+                nabla_b = [eta * nb for nb in nabla_b]
+            for W, b, step_w, step_b in zip(net.weights, net.biases, nabla_w, nabla_b):
+                if l2:
+                    W *= 1.0 - eta * l2 / n              # weight decay
+                W -= step_w                              # W ← W − η ∇W
+                b -= step_b
+            history.batches += 1
+            progress.batch, progress.learning_rate = j + 1, eta
+            if (j + 1) % FINITE_CHECK_EVERY == 0 and not _finite(net):
+                fail(f"the parameters became NaN or infinite during epoch {epoch}", eta)
+            if (callback is not None and callback_every and (j + 1) % callback_every == 0
+                    and j + 1 < batches_per_epoch):
                 progress.seconds = time.perf_counter() - start
                 callback(progress)
-                progress.end_of_epoch = False
-            if progress.stop_requested:
-                break
+        seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
+        if progress.batch == 0 and progress.stop_requested:
+            break                                  # stopped exactly at an epoch boundary
+        finish_epoch(epoch - 1 + progress.batch / batches_per_epoch, seconds, cpu_seconds, eta)
         if progress.stop_requested:
-            history.stopped = True
-            history.stop_reason = progress.stop_reason
-    finally:
-        errstate.__exit__(None, None, None)
-        if limits is not None:
-            limits.restore_original_limits()
+            break
+        if callback is not None:
+            progress.end_of_epoch = True
+            progress.seconds = time.perf_counter() - start
+            callback(progress)
+            progress.end_of_epoch = False
+        if progress.stop_requested:
+            break
+    if progress.stop_requested:
+        history.stopped = True
+        history.stop_reason = progress.stop_reason
     return history
 
 
