@@ -289,7 +289,7 @@ def _call(fn, weights, biases, *rest):
         call.result = fn(w_in, b_in, *rest_in)
     except Exception as e:                      # noqa: BLE001 - explained, not hidden
         call.error = e
-        call.explanation = explain_exception(e)
+        call.explanation = "fn raised " + explain_exception(e)
     names = [f"W{i + 1}" for i in range(len(weights))] + [f"b{i + 1}" for i in range(len(biases))]
     for name, before, after in zip(names, list(weights) + list(biases), w_in + b_in):
         if not (isinstance(after, np.ndarray) and after.shape == before.shape
@@ -302,21 +302,31 @@ def _call(fn, weights, biases, *rest):
 
 
 def _mutation_findings(report, call, grads=None):
-    """Explain inputs that fn changed in place (e.g. a weight update inside backprop)."""
+    """Explain inputs that fn changed in place (e.g. a weight update inside backprop).
+
+    grads: {"dW1": …, "db1": …} to estimate η from each change (W_before − W_after = η·dW);
+    pass the gradients fn returned (they are what an in-place update used), else the reference.
+    """
+    if not call.mutated:
+        return
+    names = [name for name, _, _ in call.mutated]
+    etas = []
     for name, before, after in call.mutated:
-        where = "weights" if name[0] == "W" else "biases" if name[0] == "b" else "its input"
-        msg = (f"fn changed {name} in place ({where} list): a backprop (or forward pass) must "
-               f"only compute and return; leave the update (W -= η·dW) to the training loop, "
-               f"after it returns.")
-        if grads is not None and name in ("W1", "W2", "b1", "b2") and \
-                np.shape(after) == np.shape(before):
-            g = grads["d" + name]
-            eta = _fit_factor(np.asarray(before) - np.asarray(after), g)
-            if eta is not None and eta > 0:
-                msg = (f"fn changed {name} in place: it already did the update {name} -= η·d{name} "
-                       f"(η ≈ {eta:.3g}). Backprop must only return the gradients; the "
-                       f"training loop updates the weights after it returns.")
-        report.add("mutated_input", [name], msg)
+        g = None if grads is None else grads.get("d" + name)
+        if g is None or np.shape(after) != np.shape(before) or np.shape(g) != np.shape(before):
+            etas.append(None)
+            continue
+        etas.append(_fit_factor(np.asarray(before, float) - np.asarray(after, float), g))
+    if etas and all(e is not None and e > 0 for e in etas) and \
+            max(etas) - min(etas) <= 1e-6 * max(etas):
+        msg = (f"changed in place by fn: it already did the update W -= η·dW (η ≈ "
+               f"{etas[0]:.3g}). A backprop must only return the gradients; the training loop "
+               f"updates the parameters after it returns.")
+    else:
+        msg = (f"changed in place by fn (e.g. with -=, +=, *= or [...] = ...): a backprop "
+               f"(or forward pass) must only compute and return; leave the update W -= η·dW to "
+               f"the training loop, after it returns.")
+    report.add("mutated_input", names, msg)
 
 
 def _fit_factor(got, ref, rtol=1e-6):
@@ -480,7 +490,7 @@ def _matmul_advice(a_src, b_src, sa, sb, fmt="{} @ {}"):
     return ""
 
 
-def explain_exception(error):
+def explain_exception(error, show_line=True):
     """Explain an exception raised inside a learner's function in plain words.
 
     Introduced in ``notebooks/08-check-your-backprop.ipynb``. It finds the line of
@@ -490,17 +500,21 @@ def explain_exception(error):
 
     Inputs:
     - error: the exception, with its ``__traceback__``.
+    - show_line: quote the whole source line that failed (False: only the expression).
     Returns:
-    - a string of one or two sentences.
+    - a string of one or two sentences, starting with the exception's type and the
+      line, e.g. "ValueError in `delta1 = (W2 @ delta2) * …`: `W2 @ delta2` multiplies …".
     """
     kind = type(error).__name__
     first = str(error).splitlines()[0] if str(error) else ""
     tb = _user_frame(error.__traceback__)
     if tb is None:
-        return f"fn raised {kind}: {first}"
+        return f"{kind}: {first}"
     line, segment = _segment(tb)
     where = f"in `{line}`" if line else f"at line {tb.tb_lineno}"
-    head = f"fn raised {kind} {where}: {first}."
+    if not show_line:
+        where = f"in `{segment}`" if segment else ""
+    head = f"{kind} {where}: {first}.".replace(" :", ":")
     frame = tb.tb_frame
     text = segment or line
     try:
@@ -546,7 +560,7 @@ def explain_exception(error):
         if sa is not None and sb is not None:
             k_a = sa[-1] if sa else None
             k_b = sb[0] if len(sb) == 1 else (sb[-2] if len(sb) >= 2 else None)
-            msg = (f"fn raised {kind} {where}: `{fmt.format(a_src, b_src)}` multiplies {a_src} "
+            msg = (f"{kind}{' ' + where if show_line else ''}: `{fmt.format(a_src, b_src)}` multiplies {a_src} "
                    f"of shape {sa} by {b_src} of shape {sb}; a matrix product needs the inner "
                    f"sizes to agree ({k_a} ≠ {k_b}).")
             return msg + _matmul_advice(a_src, b_src, sa, sb, fmt)
@@ -559,7 +573,7 @@ def explain_exception(error):
         if len(shapes) >= 2:
             l_src, r_src = _src(node.left, text), _src(node.right, text)
             sl, sr = f"({shapes[0]})", f"({shapes[1]})"
-            msg = (f"fn raised {kind} {where}: `{l_src} {op} {r_src}` combines shape {sl} "
+            msg = (f"{kind}{' ' + where if show_line else ''}: `{l_src} {op} {r_src}` combines shape {sl} "
                    f"with shape {sr} elementwise, which needs matching sizes.")
             if op == "*":
                 msg += (" If you meant a matrix product use @ (with the transpose that makes "
@@ -859,11 +873,12 @@ def _check_backprop_on(fn, sizes, batched, seed, numerical=True):
         _mutation_findings(report, call, grads)
         return report, 0
     parts = _structure_backprop(report, call.result)
-    _mutation_findings(report, call, grads)
     if parts is None:
+        _mutation_findings(report, call, grads)
         return report, 1
     (dW1, dW2), (db1, db2) = parts
     got = {"dW1": dW1, "db1": db1, "dW2": dW2, "db2": db2}
+    _mutation_findings(report, call, got)
     exp_shapes = {k: grads[k].shape for k in _ARRAY_NAMES}
     # Whole-structure mix-ups: the pair swapped, or the layers listed output first.
     got_shapes = [got[k].shape for k in _ARRAY_NAMES]

@@ -756,3 +756,13 @@ def test_forward_mutates_input():
         return fwd(weights, biases, x / 2)
 
     assert "mutated_input" in check_forward(fn).kinds
+
+
+def test_explain_exception_without_the_line():
+    W2, delta2 = np.zeros((10, 30)), np.zeros(10)
+    candidates = {"W2 @ delta2": lambda: W2 @ delta2}
+    try:
+        candidates["W2 @ delta2"]()
+    except ValueError as e:
+        m = explain_exception(e, show_line=False)
+    assert m.startswith("ValueError: `W2 @ delta2` multiplies") and "lambda" not in m
