@@ -179,13 +179,20 @@ def speed_table(X, y, *, sizes=(784, 30, 10), batch_sizes=(10, 128), dtype=np.fl
     return rows
 
 
-def flop_seconds(n, sizes, gflops):
-    """Seconds one epoch would take at ``gflops`` GFLOP/s: 3 matrix products per layer, 2 flops per multiply-add.
+def epoch_gflop(n, sizes):
+    """Floating-point work of one training epoch on n images, in GFLOP (2 flops per multiply-add).
+
+    Per image and layer l: the forward product (n_l · n_(l−1) multiply-adds)
+    and the weight gradient (the same); the error is sent back through every
+    layer but the first (δ^0, the input's, is never needed). Elementwise work
+    is left out: it is small next to the products.
+
+    Inputs: n images; sizes, e.g. [784, 30, 10]. Returns: a float.
 
     Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
     """
-    macs = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-    return 3 * 2 * macs * n / (gflops * 1e9)
+    macs = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    return 2 * n * (2 * sum(macs) + sum(macs[1:])) / 1e9
 
 
 def format_table(rows, columns):
@@ -256,7 +263,10 @@ def run_speed(data, args):
                               ("cpu_seconds", "CPU s/epoch", "{:.3f}"),
                               ("cpu_speedup", "CPU speed-up", "{:.1f}×")]))
     print("speed-up: the per-sample reference's time / this row's time (same run, same data)")
-    print(f"FLOP bound for this epoch at 100 GFLOP/s: {flop_seconds(len(X), [784, 30, 10], 100):.3f} s")
+    gflop = epoch_gflop(len(X), [784, 30, 10])
+    print(f"work: {gflop:.2f} GFLOP per epoch, i.e. {gflop / 150 * 1e3:.0f} ms at 150 GFLOP/s "
+          f"(one core's float32 FMA peak, about); best row above: "
+          f"{gflop / min(r['seconds'] for r in rows):.1f} GFLOP/s")
     peak = epoch_memory(X, y, batch_size=10)
     print(f"peak memory: tracemalloc peak of numpy allocations during one epoch "
           f"(batch 10, untimed run): {peak / 2**20:.1f} MiB; process max RSS so far "
@@ -275,30 +285,35 @@ def run_accuracy(data, args):
     for name in ACCURACY_RUNS:
         for seed in args.seeds:
             row = accuracy_run(name, data, seed, epochs=epochs, verbose=args.verbose)
-            row["ok"] = ("n/a" if epochs < 30 else
-                         "yes" if row["test_at_best_val"] >= row["target"] else "NO")
             print(f"  {name} seed {seed}: test {100 * row['test']:.2f}%, "
                   f"test@val {100 * row['test_at_best_val']:.2f}%", flush=True)
             rows.append(row)
     print(format_table(rows, [("name", "run", "{}"), ("seed", "seed", "{}"),
                               ("test", "test", "{:.2%}"), ("test_at_best_val", "test@val", "{:.2%}"),
                               ("best_epoch", "val. best at", "{}"), ("best_val", "val.", "{:.2%}"),
-                              ("target", "target", "{:.1%}"), ("ok", "test@val ≥ target", "{}"),
-                              ("s_per_epoch", "s/epoch", "{:.2f}")]))
-    for name in ACCURACY_RUNS:
-        for key in ("test", "test_at_best_val"):
-            values = [100 * r[key] for r in rows if r["name"] == name]
-            if len(values) > 1:
-                print(f"  {name} {key}: over {len(values)} seeds mean {np.mean(values):.2f}%, "
-                      f"min {np.min(values):.2f}%, max {np.max(values):.2f}%")
+                              ("last_val", "val. last", "{:.2%}"), ("s_per_epoch", "s/epoch", "{:.2f}")]))
+    met = True
+    for name, cfg in ACCURACY_RUNS.items():
+        mine = [r for r in rows if r["name"] == name]
+        final = np.mean([r["test"] for r in mine])
+        chosen = np.mean([r["test_at_best_val"] for r in mine])
+        above = sum(r["test"] >= cfg["target"] for r in mine)
+        verdict = ("not judged (fewer than 30 epochs)" if epochs < 30 else
+                   "met" if final >= cfg["target"] else "MISSED")
+        met &= verdict != "MISSED"
+        print(f"  {name}: mean test accuracy over {len(mine)} seed(s) {100 * final:.2f}% "
+              f"(min {100 * min(r['test'] for r in mine):.2f}%, max "
+              f"{100 * max(r['test'] for r in mine):.2f}%; {above}/{len(mine)} seeds ≥ target), "
+              f"test@val {100 * chosen:.2f}%; target {100 * cfg['target']:.1f}%: {verdict}")
     print(f"load average after: {load_average()}")
-    return all(r["ok"] != "NO" for r in rows)
+    return met
 
 
 def main(argv=None):
     """``python -m mnistnet.bench [--speed] [--accuracy] [--quick] [--seeds S ...]``.
 
-    Returns the exit code: 0, or 1 if a 30-epoch accuracy run missed its target.
+    Returns the exit code: 0, or 1 if the mean test accuracy of a 30-epoch
+    accuracy benchmark over the seeds missed its target.
 
     Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
     """
@@ -306,7 +321,8 @@ def main(argv=None):
     parser.add_argument("--speed", action="store_true", help="time one epoch (vectorised and per-sample)")
     parser.add_argument("--accuracy", action="store_true", help="train the book's two networks for 30 epochs")
     parser.add_argument("--quick", action="store_true", help="10 000 images for speed, 3 epochs for accuracy")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds for the accuracy runs")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                        help="seeds for the accuracy runs; the target is judged on their mean")
     parser.add_argument("--epochs", type=int, default=30, help="epochs for the accuracy runs")
     parser.add_argument("--repeat", type=int, default=3, help="speed: best of this many runs per row")
     parser.add_argument("--threads", action="store_true", help="speed: also time with 2 BLAS threads")

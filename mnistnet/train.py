@@ -30,12 +30,13 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 # numpy's BLAS threads while sgd runs. Measured on the 2-core machine this was
-# written on (shared with other jobs; bench.py --threads, 20 000 images,
-# [784, 30, 10], float32), one epoch took, with 1 thread vs 2:
-#     batch 10: 0.51 s vs 0.49 s     batch 128: 0.25 s vs 4.5 s
-#     batch 1024: 0.29 s vs 2.4 s    batch 4096: 0.27 s vs 1.1 s
+# written on, shared with other jobs (python -m mnistnet.bench --speed --threads,
+# 50 000 images, [784, 30, 10], float32, load average 2.5), one epoch took,
+# with 1 BLAS thread vs 2:
+#     batch 10: 0.265 s vs 0.260 s     batch 128: 0.115 s vs 0.752 s
+#     batch 1024: 0.104 s vs 0.624 s
 # The products are small ((B, 784) @ (784, 30)); a second thread only adds
-# synchronisation, and stalls badly when the other core is busy. So: 1 thread.
+# synchronisation, and stalls when the other core is busy. So: 1 thread.
 BLAS_THREADS = 1
 
 # How often (in mini-batches) the parameters are checked for NaN/inf mid-epoch.
