@@ -766,3 +766,55 @@ def test_explain_exception_without_the_line():
     except ValueError as e:
         m = explain_exception(e, show_line=False)
     assert m.startswith("ValueError: `W2 @ delta2` multiplies") and "lambda" not in m
+
+
+# --- a few more branches ----------------------------------------------------------------------
+
+def test_float32_result_accepted_within_its_precision():
+    def fn(weights, biases, x, y):
+        w, b = good(weights, biases, x, y)
+        return [a.astype(np.float32) for a in w], [a.astype(np.float32) for a in b]
+
+    assert check_backprop(fn).ok
+
+
+def test_values_wrong_only_on_the_second_network():
+    def fn(weights, biases, x, y):
+        w, b = good(weights, biases, x, y)
+        return w, [b[0] if len(b[0]) == 30 else 3 * b[0], b[1]]
+
+    f = one(check_backprop(fn))
+    assert f.kind == "other_size" and "right on [784, 30, 10] but not on [784, 7, 10]" in f.message
+
+
+def test_bias_returned_as_transposed_batch_deltas():
+    def fn(weights, biases, X, y):
+        w, b = good_batch(weights, biases, X, y)
+        W1, W2 = weights
+        Z1 = X @ W1.T + biases[0]
+        Z2 = sigmoid(Z1) @ W2.T + biases[1]
+        D2 = (sigmoid(Z2) - np.eye(10)[y]) * sigmoid_prime(Z2)
+        return w, [b[0], D2.T]
+
+    f = one(check_backprop(fn))
+    assert f.kind == "bias_matrix" and f"(10, {BATCH})" in f.message and "averaged over the samples" in f.message
+
+
+def test_forward_nan_and_deltas_nan():
+    assert "nan" in check_forward(lambda w, b, x: fwd(w, b, x) * np.nan).kinds
+    assert "nan" in check_deltas(lambda w, b, x, y: [d * np.nan for d in deltas(w, b, x, y)]).kinds
+
+
+def test_forward_no_sigmoid_anywhere():
+    f = one(check_forward(lambda w, b, x: w[1] @ (w[0] @ x + b[0]) + b[1]))
+    assert f.kind == "forward_variant" and "no sigmoid anywhere" in f.message
+
+
+def test_forward_returns_none_and_deltas_returns_none():
+    assert one(check_forward(lambda w, b, x: None)).kind == "type"
+    assert "return [delta1, delta2]" in one(check_deltas(lambda w, b, x, y: None)).message
+
+
+def test_markdown_report_lists_problems():
+    md = check_backprop(variant(out="a"))._repr_markdown_()
+    assert "**Not yet**" in md and "σ'(a2)" in md and "| dW1 |" in md
