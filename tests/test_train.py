@@ -300,3 +300,19 @@ def test_training_runs_on_one_blas_thread_by_default_and_the_limit_is_restored()
         assert history.settings["blas_threads"] == threads
         assert set(inside) == expected
         assert blas_threads() == before
+
+
+# --- the benchmark's functions, as notebook 05 calls them (no timing assertions) ----------
+
+def test_speed_table_rows_on_small_data():
+    from mnistnet.bench import epoch_gflop, speed_table
+    X, y = TRAIN
+    rows = speed_table(X, y, sizes=(20, 7, 10), batch_sizes=(10, 32), repeat=1)
+    assert [(r["method"], r["batch_size"]) for r in rows] == [
+        ("per-sample", 10), ("vectorised", 10), ("vectorised", 32)]
+    for r in rows:
+        assert r["images"] == 300 and r["seconds"] > 0 and r["cpu_seconds"] >= 0
+        assert r["us_per_image"] == pytest.approx(1e6 * r["seconds"] / 300)
+    assert rows[0]["speedup"] == 1.0
+    # forward + weight gradient for both layers, error sent back through layer 2 only
+    assert epoch_gflop(1, [784, 30, 10]) == pytest.approx(2 * (2 * (784 * 30 + 300) + 300) / 1e9)
