@@ -51,8 +51,6 @@ import inspect
 import itertools
 import linecache
 import re
-import sys
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -359,7 +357,6 @@ def _same(got, ref, rtol=RTOL):
 # Explaining exceptions raised inside fn
 # ---------------------------------------------------------------------------
 
-_SAFE_NP = ("numpy",)
 
 
 def _user_frame(tb):
