@@ -74,9 +74,21 @@ def _png(fig, dpi=90):
     return buf.getvalue()
 
 
-def _fmt_epoch(e):
-    """2.0 -> '2', 2.4567 -> '2.46' (a stopped run ends part way through an epoch)."""
-    return f"{e:.0f}" if abs(e - round(e)) < 1e-9 else f"{e:.2f}"
+def _whole(e):
+    """True for a whole number of epochs (a stopped run ends part way through one)."""
+    return abs(e - round(e)) < 1e-9
+
+
+def _epoch_text(h, epochs, prefix=""):
+    """The status line for a History: 'epoch 3/30 · validation accuracy … · 0.52 s per epoch · η = 3'."""
+    e = h.epoch[-1]
+    where = f"epoch {round(e)}/{epochs}" if _whole(e) else f"during epoch {int(np.ceil(e))}/{epochs}"
+    acc = h.accuracy[-1]
+    acc = "" if acc is None else f" · validation accuracy {100 * acc:.2f} %"
+    # Seconds per epoch from whole epochs only: a stopped run's last entry is a fraction of one.
+    full = [s + v for e, s, v in zip(h.epoch, h.seconds, h.eval_seconds) if _whole(e)]
+    secs = f" · {np.mean(full[-3:]):.2f} s per epoch" if full else ""
+    return f"{prefix}{where}{acc} · cost {h.cost[-1]:.4g}{secs} · η = {h.learning_rate[-1]:.3g}"
 
 
 def run_label(history, etas=None):
@@ -146,7 +158,12 @@ def plot_curves(histories, labels=None, *, faded=(), epochs=None, title=None, fi
                 xlim=(0, epochs + 0.5))
     if any(line.get_xdata().size for line in ax_cost.lines):
         ax_cost.set_yscale("log")
-        ax_cost.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        low, high = ax_cost.get_ylim()
+        # Label 1, 2, 5 × 10^k; more values when the costs span a narrower range.
+        ratio = high / low
+        subs = ((1.0, 2.0, 5.0) if ratio > 8 else (1.0, 2.0, 3.0, 5.0, 7.0) if ratio > 2.5
+                else tuple(range(1, 10)))
+        ax_cost.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
         ax_cost.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax_cost.yaxis.set_minor_formatter(NullFormatter())
     low = min(all_acc, default=0.0)
@@ -259,7 +276,7 @@ class Trainer:
         self.hidden_slider = W.IntSlider(value=hidden, min=5, max=200, step=1,
                                          description="hidden", **slider)
         self.learning_rate_slider = W.FloatLogSlider(value=learning_rate, base=10, min=-3, max=2,
-                                                     step=0.1, readout_format=".3g",
+                                                     step=0.1, readout_format=".3",
                                                      description="learning rate", **slider)
         self.batch_size_slider = W.IntSlider(value=batch_size, min=1, max=100, step=1,
                                              description="batch size", **slider)
@@ -457,18 +474,11 @@ class Trainer:
                                                faded=[self.previous] if self.previous else ()))
             if self.first_point_seconds is None:
                 self.first_point_seconds = time.perf_counter() - self._t_click
-            self._set_status(self._epoch_text(h, progress.epochs))
+            self._set_status(_epoch_text(h, progress.epochs))
         if progress.end_of_epoch or now - self._last_bar > 0.1:
             self._last_bar = now
             done = progress.epoch - 1 + progress.batch / progress.batches_per_epoch
             self.progress_bar.value = min(1.0, done / progress.epochs)
-
-    def _epoch_text(self, h, epochs, prefix=""):
-        acc = h.accuracy[-1]
-        acc = "" if acc is None else f" · validation accuracy {100 * acc:.2f} %"
-        secs = h.seconds[-1] + h.eval_seconds[-1]
-        return (f"{prefix}epoch {_fmt_epoch(h.epoch[-1])}/{epochs}{acc} · cost {h.cost[-1]:.4g}"
-                f" · {secs:.2f} s per epoch · η = {h.learning_rate[-1]:.3g}")
 
     def _run(self, net, s):
         n = s["train_size"]
@@ -505,8 +515,7 @@ class Trainer:
                                                epochs=epochs, title=title))
         if outcome == "diverged":
             self.progress_bar.bar_style = "danger"
-            where = (f"diverged at epoch {_fmt_epoch(history.epoch[-1])}/{epochs}"
-                     if len(history) else "diverged")
+            where = f"diverged after epoch {history.epoch[-1]:g}/{epochs}" if len(history) else "diverged"
             self._set_status(f"{where}: {self.error}", color="#b00020")
             return
         if outcome == "error":
@@ -523,11 +532,14 @@ class Trainer:
         test_acc = float(np.mean(predicted == y_test))
         self.results.value = _png(results_figure(X_test, y_test, predicted))
         self.results.layout.display = ""
-        prefix = "stopped at " if outcome == "stopped" else "done: "
+        if outcome == "done":
+            prefix = "done: "
+        else:   # "stopped during epoch 3/30", or "stopped after epoch 2/30" at a boundary
+            prefix = "stopped after " if _whole(history.epoch[-1]) else "stopped "
         self.progress_bar.bar_style = "warning" if outcome == "stopped" else "success"
         if outcome == "done":
             self.progress_bar.value = 1.0
-        self._set_status(self._epoch_text(history, epochs, prefix) +
+        self._set_status(_epoch_text(history, epochs, prefix) +
                          f" · test accuracy {100 * test_acc:.2f} %")
         self._set_note("")
 

@@ -1,0 +1,149 @@
+"""The Trainer widget in a real JupyterLab, driven by headless chromium.
+
+Run with ``make test-ui`` (``pytest tests/ui``). The test writes a one-cell
+notebook that displays ``Trainer()`` on the full MNIST training set, opens it in
+JupyterLab, runs it, moves the learning-rate slider with the keyboard, clicks
+Train, waits for the first epoch's point, clicks Stop, and saves a screenshot
+to artifacts/trainer.png.
+
+JupyterLab's start-up races are handled explicitly: a "Select Kernel" dialog is
+accepted if it appears, cells are run only once the kernel reports Idle, and
+Run All is retried if no execution starts. There are no fixed sleeps: every
+wait is for a condition, with a timeout.
+"""
+
+import json
+import re
+import time
+
+import nbformat
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.ui
+
+NOTEBOOK = "trainer.ipynb"
+SOURCE = "from mnistnet.widgets import Trainer\ntrainer = Trainer(seed=0)\ntrainer"
+
+# In-page instrumentation: the time of the Train click, and of the first change
+# of the plot image and of the status line after it (performance.now(), in ms).
+INSTRUMENT = """() => {
+  const root = document.querySelector('.mnistnet-trainer');
+  const img = root.querySelector('.mnistnet-trainer-plot img, img.mnistnet-trainer-plot');
+  const status = root.querySelector('.mnistnet-trainer-status');
+  const train = Array.from(root.querySelectorAll('button')).find(b => b.textContent.trim() === 'Train');
+  window.__trainer = {click: null, plot: null, status: null};
+  train.addEventListener('click', () => { window.__trainer.click = performance.now(); }, true);
+  new MutationObserver(() => {
+    const t = window.__trainer;
+    if (t.click !== null && t.plot === null) t.plot = performance.now();
+  }).observe(img, {attributes: true, attributeFilter: ['src']});
+  new MutationObserver(() => {
+    const t = window.__trainer;
+    if (t.click !== null && t.status === null && /epoch 1\\//.test(status.textContent))
+      t.status = performance.now();
+  }).observe(status, {childList: true, subtree: true, characterData: true});
+}"""
+
+
+def _write_notebook(path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(SOURCE)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                 "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nbformat.write(nb, path)
+
+
+def _accept_kernel_dialog(page):
+    """Accept JupyterLab's "Select Kernel" dialog if it is showing (it may or may not appear)."""
+    dialog = page.locator(".jp-Dialog")
+    if dialog.count() and "kernel" in dialog.first.inner_text().lower():
+        dialog.locator(".jp-Dialog-button.jp-mod-accept").first.click()
+
+
+def _wait_for_idle_kernel(page, timeout=60):
+    """Wait until the status bar names the kernel and says Idle, dismissing the kernel dialog."""
+    statusbar = page.locator("#jp-main-statusbar")
+    deadline = time.monotonic() + timeout
+    while True:
+        _accept_kernel_dialog(page)
+        text = statusbar.inner_text() if statusbar.count() else ""
+        if "Python 3" in text and "Idle" in text:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"kernel not idle after {timeout} s; status bar: {text!r}")
+        page.wait_for_timeout(100)
+
+
+def _run_all(page, attempts=3):
+    """Run every cell; retry if JupyterLab swallowed the command (no execution started)."""
+    prompt = page.locator(".jp-Notebook .jp-Cell.jp-CodeCell .jp-InputArea-prompt").first
+    for attempt in range(1, attempts + 1):
+        _accept_kernel_dialog(page)
+        # Not awaited: the returned promise settles only when the cells finish.
+        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+        try:
+            expect(prompt).to_have_text(re.compile(r"\[(\*|\d+)\]"), timeout=10_000)
+            return attempt
+        except AssertionError:
+            _wait_for_idle_kernel(page)
+    raise AssertionError(f"Run All started no execution in {attempts} attempts")
+
+
+def test_trainer_in_jupyterlab(lab, page, artifacts):
+    _write_notebook(lab.root / NOTEBOOK)
+    t_start = time.monotonic()
+    page.goto(lab.url(f"lab/tree/{NOTEBOOK}"))
+    expect(page.locator(".jp-NotebookPanel")).to_be_visible(timeout=60_000)
+    _wait_for_idle_kernel(page)
+    attempts = _run_all(page)
+
+    trainer = page.locator(".mnistnet-trainer")
+    expect(trainer).to_be_visible(timeout=60_000)
+    status = trainer.locator(".mnistnet-trainer-status")
+    note = trainer.locator(".mnistnet-trainer-note")
+    expect(status).to_contain_text("ready: network 784-30-10", timeout=30_000)
+
+    # The learning-rate slider, by keyboard: 5 steps of 0.1 in log10(η), from 10^0.5 to 10^0.
+    slider = trainer.locator(".widget-slider").filter(has=page.locator("label", has_text="learning rate"))
+    readout = slider.locator(".widget-readout")
+    handle = slider.locator(".noUi-handle")
+    before = readout.inner_text()
+    handle.focus()
+    for _ in range(5):
+        handle.press("ArrowLeft")
+    expect(readout).to_have_text("1", timeout=10_000)
+    # The note is written by the kernel's observer: proof the new value reached Python.
+    expect(note).to_contain_text("learning rate η = 1 for the next run", timeout=10_000)
+
+    page.evaluate(INSTRUMENT)
+    train = trainer.get_by_role("button", name="Train")
+    stop = trainer.get_by_role("button", name="Stop")
+    expect(stop).to_be_disabled()
+    train.click()
+    expect(status).to_contain_text("epoch 1/30", timeout=30_000)
+    expect(status).to_contain_text("η = 1")                        # the slider's value was used
+    expect(status).to_contain_text("validation accuracy")
+    expect(train).to_be_disabled()
+    page.wait_for_function("() => window.__trainer.plot !== null && window.__trainer.status !== null")
+    timing = page.evaluate("() => window.__trainer")
+    first_point = (timing["plot"] - timing["click"]) / 1000
+    first_status = (timing["status"] - timing["click"]) / 1000
+
+    stop.click()
+    expect(status).to_contain_text(re.compile(r"stopped (during|after) epoch \d+/30"), timeout=10_000)
+    expect(train).to_be_enabled()
+    expect(stop).to_be_disabled()
+    results = trainer.locator(".mnistnet-trainer-results")
+    expect(results).to_be_visible(timeout=10_000)
+    expect(status).to_contain_text("test accuracy")
+
+    shot = artifacts / "trainer.png"
+    trainer.screenshot(path=str(shot))
+    metrics = dict(train_to_first_point_s=round(first_point, 3),
+                   train_to_status_s=round(first_status, 3), run_all_attempts=attempts,
+                   test_seconds=round(time.monotonic() - t_start, 1), readout_before=before)
+    (artifacts / "trainer-metrics.json").write_text(json.dumps(metrics, indent=1))
+    print(f"\nscreenshot: {shot}\n{metrics}")
+    assert first_point < 5.0, f"first point took {first_point:.2f} s after Train (target 1-2 s)"
