@@ -39,6 +39,7 @@ Headless use (tests, or a notebook cell that checks itself)::
 import functools
 import html
 import io
+import re
 import threading
 import time
 import traceback
@@ -72,6 +73,11 @@ def _png(fig, dpi=90):
     FigureCanvasAgg(fig)                # an Agg canvas: no pyplot, no GUI, fine in any thread
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
+
+
+def _plain(html_text):
+    """The text of a little HTML: tags removed, entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", html_text))
 
 
 def _whole(e):
@@ -381,6 +387,10 @@ class Trainer:
             self.net = self._new_network()
         self._set_note(f"hidden = {change['new']}: network re-initialised as {self._arch()} "
                        f"(new random weights, seed {self.seed}).")
+        # The results described the network just replaced; the curves stay, for comparison.
+        self.results.layout.display = "none"
+        self._set_status(f"ready: network {self._arch()}, random weights (seed {self.seed}). "
+                         f"Click Train.")
 
     def _on_learning_rate(self, change):
         when = "from the next mini-batch of this run" if self.running else "for the next run"
@@ -563,3 +573,28 @@ class Trainer:
         return self.history
 
     join = wait
+
+    @property
+    def status_text(self):
+        """The status line as plain text."""
+        return _plain(self.status.value)
+
+    @property
+    def note_text(self):
+        """The note line (what the last change did) as plain text."""
+        return _plain(self.note.value)
+
+    def close(self):
+        """Stop any run and close every widget (a closed trainer leaves no widget state behind)."""
+        self._on_stop()
+        self.wait(timeout=30)
+        for widget in self._all_widgets():
+            widget.close()
+
+    def _all_widgets(self):
+        seen, todo = [], [self.widget]
+        while todo:
+            w = todo.pop()
+            seen.append(w)
+            todo.extend(getattr(w, "children", ()))
+        return seen

@@ -216,6 +216,14 @@ def test_reset_during_a_run_stops_it(trainer):
     assert not trainer._thread.is_alive()
 
 
+def test_plain_text_views_and_close(trainer):
+    trainer.hidden_slider.value = 20
+    assert trainer.note_text.startswith("hidden = 20: network re-initialised as 784-20-10")
+    assert trainer.status_text.startswith("ready: network 784-20-10")
+    trainer.close()
+    assert all(w.comm is None for w in trainer._all_widgets())
+
+
 def test_figures_never_touch_pyplot(data):
     before = plt.get_fignums()
     h = History(sizes=[784, 30, 10], cost="quadratic", batch_size=10)
