@@ -33,6 +33,7 @@ as in the notebooks (``W1``, ``b1``, …), but Python lists count from 0:
 
 from .data import load_data, load_mnist
 from .network import Network
+from .saving import load_network, save_network
 
-__all__ = ["Network", "load_mnist", "load_data"]
+__all__ = ["Network", "load_mnist", "load_data", "save_network", "load_network"]
 __version__ = "0.1.0"
