@@ -120,7 +120,8 @@ def run_label(history, etas=None):
     return f"{eta}{hidden} hidden, {cost}, B {s.get('batch_size', '?')}"
 
 
-def plot_curves(histories, labels=None, *, faded=(), epochs=None, title=None, fig=None):
+def plot_curves(histories, labels=None, *, faded=(), epochs=None, title=None, styles=None,
+                fig=None):
     """Training cost and validation accuracy per epoch, side by side.
 
     Inputs:
@@ -129,6 +130,8 @@ def plot_curves(histories, labels=None, *, faded=(), epochs=None, title=None, fi
     - faded: (label, History) pairs drawn first, in light grey (earlier runs, for comparison).
     - epochs: the x-axis extent (default: the longest run).
     - title: optional figure title.
+    - styles: optional matplotlib line settings per history, e.g.
+      ``[dict(color="C0", ls="--"), …]``, to pair related runs by colour.
     - fig: a Figure to draw into (it is cleared); default a new one made
       WITHOUT pyplot, so it is safe in threads and never shown by itself.
     Returns:
@@ -158,7 +161,9 @@ def plot_curves(histories, labels=None, *, faded=(), epochs=None, title=None, fi
     for label, h in faded:
         draw(h, f"before: {label}", color=FADED_COLOR, lw=1.5, marker="o", ms=3)
     for k, (h, label) in enumerate(zip(histories, labels)):
-        draw(h, label, color=f"C{k}", lw=2, marker="o", ms=4)
+        style = dict(color=f"C{k}", lw=2, marker="o", ms=4)
+        style.update(styles[k] if styles else {})
+        draw(h, label, **style)
 
     ax_cost.set(xlabel="epoch", ylabel="training cost", title="training cost (log scale)",
                 xlim=(0, epochs + 0.5))
@@ -180,15 +185,16 @@ def plot_curves(histories, labels=None, *, faded=(), epochs=None, title=None, fi
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     n_lines = len(histories) + len(faded)
+    per_row = n_lines if n_lines <= 4 else 3
     if n_lines:
         fig.legend(*ax_acc.get_legend_handles_labels(), loc="lower center",
-                   ncol=min(n_lines, 3), fontsize=8, frameon=False)
+                   ncol=per_row, fontsize=8, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
     # Fixed margins (in inches), not tight_layout: it would draw the figure twice, and this
     # is redrawn after every epoch while training waits.
     w, h = fig.get_size_inches()
-    rows = -(-n_lines // 3)
+    rows = -(-n_lines // per_row) if n_lines else 0
     fig.subplots_adjust(left=0.75 / w, right=1 - 0.15 / w, wspace=0.9 / (w / 2),
                         top=1 - (0.55 if title else 0.35) / h,
                         bottom=(0.55 + 0.22 * rows) / h)
@@ -235,6 +241,8 @@ class Trainer:
     - seed: seeds the initial weights and the shuffling: same settings, same run.
     - hidden, learning_rate, batch_size, epochs, cost, train_size: initial
       control values (train_size None means the whole training set).
+    - draw: False skips drawing the curves and results, for scripts and tests
+      that only need the numbers (faster, and no images are kept in the widgets).
 
     Controls (ipywidgets; set ``.value`` or call ``.click()`` from code):
     hidden_slider, learning_rate_slider, batch_size_slider, epochs_slider,
@@ -251,7 +259,7 @@ class Trainer:
     """
 
     def __init__(self, data=None, *, seed=0, hidden=30, learning_rate=3.0, batch_size=10,
-                 epochs=30, cost="quadratic", train_size=None):
+                 epochs=30, cost="quadratic", train_size=None, draw=True):
         if data is None:
             data = _default_data()
         (X, y), (X_valid, y_valid), *rest = data
@@ -259,6 +267,7 @@ class Trainer:
         self._valid = (X_valid, np.asarray(y_valid))
         self._test = (rest[0][0], np.asarray(rest[0][1])) if rest else self._valid
         self.seed = seed
+        self.draw = draw
         self._lock = threading.RLock()
         self._thread = None
         self._progress = None
@@ -372,6 +381,8 @@ class Trainer:
         self.stop_button.disabled = not running
 
     def _show_empty_plot(self):
+        if not self.draw:
+            return
         self.plot.value = _png(plot_curves([], epochs=self.epochs_slider.value,
                                            title="click Train: the curves appear epoch by epoch"))
 
@@ -480,8 +491,9 @@ class Trainer:
         now = time.perf_counter()
         if progress.end_of_epoch:
             h = progress.history
-            self.plot.value = _png(plot_curves([h], [self.label()], epochs=progress.epochs,
-                                               faded=[self.previous] if self.previous else ()))
+            if self.draw:
+                self.plot.value = _png(plot_curves([h], [self.label()], epochs=progress.epochs,
+                                                   faded=[self.previous] if self.previous else ()))
             if self.first_point_seconds is None:
                 self.first_point_seconds = time.perf_counter() - self._t_click
             self._set_status(_epoch_text(h, progress.epochs))
@@ -519,7 +531,7 @@ class Trainer:
     def _finish(self, net, history, outcome, epochs):
         """Final plot, status and results of a run (in the training thread)."""
         faded = [self.previous] if self.previous else ()
-        if history is not None and len(history):
+        if self.draw and history is not None and len(history):
             title = {"stopped": "stopped", "diverged": "diverged", "error": "failed"}.get(outcome)
             self.plot.value = _png(plot_curves([history], [self.label(history)], faded=faded,
                                                epochs=epochs, title=title))
@@ -540,8 +552,9 @@ class Trainer:
         X_test, y_test = self._test
         predicted = net.predict(X_test)
         test_acc = float(np.mean(predicted == y_test))
-        self.results.value = _png(results_figure(X_test, y_test, predicted))
-        self.results.layout.display = ""
+        if self.draw:
+            self.results.value = _png(results_figure(X_test, y_test, predicted))
+            self.results.layout.display = ""
         if outcome == "done":
             prefix = "done: "
         else:   # "stopped during epoch 3/30", or "stopped after epoch 2/30" at a boundary

@@ -216,6 +216,15 @@ def test_reset_during_a_run_stops_it(trainer):
     assert not trainer._thread.is_alive()
 
 
+def test_draw_false_trains_without_images(data):
+    t = Trainer(data, seed=0, epochs=2, draw=False)
+    t.train_button.click()
+    history = t.wait(timeout=60)
+    assert len(history) == 2 and "done: epoch 2/2" in t.status_text
+    assert len(t.plot.value) == 0 and len(t.results.value) == 0
+    assert t.results.layout.display == "none"
+
+
 def test_plain_text_views_and_close(trainer):
     trainer.hidden_slider.value = 20
     assert trainer.note_text.startswith("hidden = 20: network re-initialised as 784-20-10")
