@@ -363,7 +363,7 @@ class Trainer:
                     cost=self.cost_choice.value, train_size=self.train_size_choice.value)
 
     def _arch(self, hidden=None):
-        return f"784-{hidden or self.hidden_slider.value}-10"
+        return f"{self._X.shape[1]}-{hidden or self.hidden_slider.value}-10"
 
     def _new_network(self):
         return Network([self._X.shape[1], self.hidden_slider.value, 10], cost=self.cost_choice.value,
