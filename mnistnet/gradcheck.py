@@ -128,19 +128,21 @@ def numerical_gradient(net, X, y, *, h=1e-5, num_checks=None, seed=None):
     grads = []
     for p in [q for W, b in zip(net.weights, net.biases) for q in (W, b)]:
         g = np.full(p.shape, np.nan)
-        flat_p, flat_g = p.reshape(-1), g.reshape(-1)           # views of p and g
         if num_checks is None or num_checks >= p.size:
             indices = range(p.size)
         else:
             indices = rng.choice(p.size, size=num_checks, replace=False)
         for i in indices:
-            old = flat_p[i]
-            flat_p[i] = old + h
+            # Index p itself: p.reshape(-1) would be a copy, not a view, for a
+            # non-contiguous p (e.g. Fortran order), and the nudges would miss the net.
+            idx = np.unravel_index(i, p.shape)
+            old = p[idx]
+            p[idx] = old + h
             c_plus = _mean_cost(net, X, T)
-            flat_p[i] = old - h
+            p[idx] = old - h
             c_minus = _mean_cost(net, X, T)
-            flat_p[i] = old                                     # restore exactly
-            flat_g[i] = (c_plus - c_minus) / (2 * h)
+            p[idx] = old                                        # restore exactly
+            g[idx] = (c_plus - c_minus) / (2 * h)
         grads.append(g)
     return grads[0::2], grads[1::2]
 

@@ -188,3 +188,22 @@ def test_updated_weights_error_grows_with_the_learning_rate():
               for eta in (1e-9, 0.1, 3.0)]
     assert errors[0] < 1e-7 < errors[1] < errors[2]
     assert errors[2] > 1e-2
+
+
+def test_non_contiguous_parameters_are_nudged_in_place():
+    # p.reshape(-1) copies a Fortran-ordered array: nudging the copy would leave
+    # the cost unchanged and report a correct backprop as 'wrong'.
+    net = Network([20, 7, 10], seed=0)
+    net.weights = [np.asfortranarray(W) for W in net.weights]
+    net.biases = [b[::-1].copy()[::-1] for b in net.biases]       # a reversed view: strides < 0
+    X, y = batch(20, 4)
+    result = check_gradients(net, X, y)
+    assert result.passed, str(result)
+    contiguous = Network([20, 7, 10], seed=0)
+    full_w, full_b = numerical_gradient(contiguous, X, y)
+    got_w, got_b = numerical_gradient(net, X, y)
+    for a, b in zip(full_w + full_b, got_w + got_b):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    sampled_w, _ = numerical_gradient(net, X, y, num_checks=5, seed=3)
+    reference_w, _ = numerical_gradient(contiguous, X, y, num_checks=5, seed=3)
+    assert all(np.array_equal(np.isnan(a), np.isnan(b)) for a, b in zip(sampled_w, reference_w))
