@@ -107,7 +107,7 @@ def numerical_gradient(net, X, y, *, h=1e-5, num_checks=None, seed=None):
     Introduced in ``notebooks/04-gradient-check.ipynb``.
 
     Each entry θ of each W^l and b^l is nudged to θ ± h in place, the mean cost
-    is recomputed, and θ is restored exactly. Costs 2 forward passes per entry:
+    is recomputed, and θ is restored exactly (also when interrupted, e.g. by Ctrl-C). Costs 2 forward passes per entry:
     fine for every entry of a small network, use ``num_checks`` for [784, 30, 10].
 
     Inputs:
@@ -137,11 +137,13 @@ def numerical_gradient(net, X, y, *, h=1e-5, num_checks=None, seed=None):
             # non-contiguous p (e.g. Fortran order), and the nudges would miss the net.
             idx = np.unravel_index(i, p.shape)
             old = p[idx]
-            p[idx] = old + h
-            c_plus = _mean_cost(net, X, T)
-            p[idx] = old - h
-            c_minus = _mean_cost(net, X, T)
-            p[idx] = old                                        # restore exactly
+            try:
+                p[idx] = old + h
+                c_plus = _mean_cost(net, X, T)
+                p[idx] = old - h
+                c_minus = _mean_cost(net, X, T)
+            finally:                      # even on Ctrl-C: never leave the net off by ±h
+                p[idx] = old                                    # restore exactly
             g[idx] = (c_plus - c_minus) / (2 * h)
         grads.append(g)
     return grads[0::2], grads[1::2]
@@ -255,15 +257,17 @@ def check_gradients(net, X, y, backprop=None, *, h=1e-5, num_checks=None, seed=N
         note = f"(checked a float64 copy of a {net.dtype.name} network)"
     net = _as_float64(net, "check_gradients")
     X64, _, _ = net._check_Xy(X, y)                     # shape errors surface here, clearly
-    numerical_w, numerical_b = numerical_gradient(net, X64, y, h=h, num_checks=num_checks, seed=seed)
     if backprop is None:
         backprop = type(net).backprop
+    # The analytic gradient first: a backprop that raises or returns the wrong
+    # number of arrays fails at once, before the slow numerical gradient.
     nabla_w, nabla_b = _call_backprop(backprop, net.copy(), X, y, original)
-    names = param_names(net)
-    shapes = [p.shape for W, b in zip(net.weights, net.biases) for p in (W, b)]
     if len(nabla_w) != net.num_layers or len(nabla_b) != net.num_layers:
         raise ValueError(f"backprop returned {len(nabla_w)} weight and {len(nabla_b)} bias "
                          f"gradients; the network has {net.num_layers} layers")
+    numerical_w, numerical_b = numerical_gradient(net, X64, y, h=h, num_checks=num_checks, seed=seed)
+    names = param_names(net)
+    shapes = [p.shape for W, b in zip(net.weights, net.biases) for p in (W, b)]
     analytic = [np.asarray(g) for pair in zip(nabla_w, nabla_b) for g in pair]
     numerical = [g for pair in zip(numerical_w, numerical_b) for g in pair]
     return GradCheckResult(names, shapes, analytic, numerical, tol, note)

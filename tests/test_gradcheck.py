@@ -207,3 +207,40 @@ def test_non_contiguous_parameters_are_nudged_in_place():
     sampled_w, _ = numerical_gradient(net, X, y, num_checks=5, seed=3)
     reference_w, _ = numerical_gradient(contiguous, X, y, num_checks=5, seed=3)
     assert all(np.array_equal(np.isnan(a), np.isnan(b)) for a, b in zip(sampled_w, reference_w))
+
+
+def test_an_interrupted_numerical_gradient_leaves_the_network_unchanged(monkeypatch):
+    from mnistnet import gradcheck
+    net = Network([20, 7, 10], seed=0)
+    before = [p.copy() for p in net.weights + net.biases]
+    real, calls = gradcheck._mean_cost, []
+
+    def interrupted(*args, **kwargs):                 # Ctrl-C while θ is nudged to θ − h
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gradcheck, "_mean_cost", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        numerical_gradient(net, *batch(20, 4))
+    assert len(calls) == 6
+    assert all(np.array_equal(p, q) for p, q in zip(before, net.weights + net.biases))
+
+
+def test_backprop_runs_before_the_slow_numerical_gradient(monkeypatch):
+    from mnistnet import gradcheck
+    numerical_calls = []
+    monkeypatch.setattr(gradcheck, "numerical_gradient",
+                        lambda *a, **k: numerical_calls.append(1) or numerical_gradient(*a, **k))
+    net = Network([20, 7, 10], seed=0)
+
+    def crashes(net, X, y):
+        raise RuntimeError("a bug in backprop")
+
+    with pytest.raises(RuntimeError, match="a bug in backprop"):
+        check_gradients(net, *batch(20, 4), crashes)
+    with pytest.raises(ValueError, match="returned 1 weight and 1 bias"):
+        check_gradients(net, *batch(20, 4), lambda n, X, y: ([n.weights[0]], [n.biases[0]]))
+    assert numerical_calls == []
+    assert check_gradients(net, *batch(20, 4)).passed and numerical_calls == [1]
