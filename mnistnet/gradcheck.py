@@ -95,12 +95,6 @@ def _as_float64(net, what):
     return net.astype(np.float64)
 
 
-def _mean_cost(net, X, T):
-    """Mean cost over the batch, without input checks (X (B, n_in), T one-hot (B, n_out))."""
-    zs, activations = net._forward(X)
-    return float(net.cost_fn.fn(zs[-1], activations[-1], T, net.output_fn).mean())
-
-
 def numerical_gradient(net, X, y, *, h=1e-5, num_checks=None, seed=None):
     """Central-difference gradient of the mean batch cost, for every parameter or a sample.
 
@@ -139,9 +133,9 @@ def numerical_gradient(net, X, y, *, h=1e-5, num_checks=None, seed=None):
             old = p[idx]
             try:
                 p[idx] = old + h
-                c_plus = _mean_cost(net, X, T)
+                c_plus = net._mean_cost(X, T)
                 p[idx] = old - h
-                c_minus = _mean_cost(net, X, T)
+                c_minus = net._mean_cost(X, T)
             finally:                      # even on Ctrl-C: never leave the net off by ±h
                 p[idx] = old                                    # restore exactly
             g[idx] = (c_plus - c_minus) / (2 * h)

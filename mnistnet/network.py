@@ -240,8 +240,25 @@ class Network:
         - a Python float.
         """
         X, T, _ = self._check_Xy(X, y)
-        zs, activations = self._forward(X)
-        return float(self.cost_fn.fn(zs[-1], activations[-1], T, self.output_fn).mean())
+        return self._mean_cost(X, T)
+
+    def _mean_cost(self, X, T, chunk=None):
+        """Unchecked mean cost over the rows of X (B, n_in) with one-hot targets T (B, n_out).
+
+        chunk=None: one forward pass and one ``.mean()`` (``cost``, the gradient check).
+        chunk=k: k rows at a time, the per-chunk sums added up and divided by B at
+        the end, so memory stays bounded on the whole training set (``train.sgd``).
+        The two round differently in the last bits; each caller keeps its own.
+        """
+        if chunk is None:
+            zs, activations = self._forward(X)
+            return float(self.cost_fn.fn(zs[-1], activations[-1], T, self.output_fn).mean())
+        total = 0.0
+        for k in range(0, X.shape[0], chunk):
+            zs, activations = self._forward(X[k:k + chunk])
+            total += float(self.cost_fn.fn(zs[-1], activations[-1], T[k:k + chunk],
+                                           self.output_fn).sum())
+        return total / X.shape[0]
 
     def predict(self, X):
         """The predicted digit: the index of the largest output.

@@ -39,6 +39,9 @@ from threadpoolctl import threadpool_limits
 # synchronisation, and stalls when the other core is busy. So: 1 thread.
 BLAS_THREADS = 1
 
+# Rows per forward pass when the training cost is evaluated on the whole training set.
+COST_CHUNK = 10_000
+
 # How often (in mini-batches) the parameters are checked for NaN/inf mid-epoch.
 FINITE_CHECK_EVERY = 50
 
@@ -175,15 +178,6 @@ def _check_data(net, data, name):
     return X, np.asarray(y).reshape(-1), T
 
 
-def _mean_cost(net, X, T, chunk=10_000):
-    """Mean cost over all rows of X (N, n_in), T (N, n_out), in chunks to bound memory."""
-    total = 0.0
-    for k in range(0, X.shape[0], chunk):
-        zs, activations = net._forward(X[k:k + chunk])
-        total += float(net.cost_fn.fn(zs[-1], activations[-1], T[k:k + chunk], net.output_fn).sum())
-    return total / X.shape[0]
-
-
 def _guess_cost(net, y):
     """The cost of a network that ignores its input and always outputs the class frequencies.
 
@@ -304,7 +298,7 @@ def _sgd(net, X, y, T, epochs, batch_size, eta_of, l2, validation_data, rng,
         X_val, y_val = validation_data
     # A fixed sample of training inputs on which to look for dead units.
     probe = X[::max(1, n // 500)][:500]
-    start_cost = history.start_cost = _mean_cost(net, X, T)
+    start_cost = history.start_cost = net._mean_cost(X, T, chunk=COST_CHUNK)
     guess_cost = history.guess_cost = _guess_cost(net, y)
     start = time.perf_counter()
 
@@ -317,7 +311,7 @@ def _sgd(net, X, y, T, epochs, batch_size, eta_of, l2, validation_data, rng,
     def finish_epoch(epoch_done, seconds, cpu_seconds, eta):
         """Evaluate the network, record the epoch in history, and raise Diverged if it failed."""
         t0 = time.perf_counter()
-        cost = _mean_cost(net, X, T)
+        cost = net._mean_cost(X, T, chunk=COST_CHUNK)
         penalty = 0.5 * l2 / n * sum(float(np.sum(W * W)) for W in net.weights) if l2 else 0.0
         cost += penalty
         acc = None if validation_data is None else float(np.mean(net.predict(X_val) == y_val))
