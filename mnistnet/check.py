@@ -357,16 +357,22 @@ def _same(got, ref, rtol=RTOL):
 # Explaining exceptions raised inside fn
 # ---------------------------------------------------------------------------
 
-
-
 def _user_frame(tb):
-    """The deepest frame of the traceback that is not inside numpy or this module."""
+    """The deepest frame of the traceback in the learner's code.
+
+    Skipped: frames inside numpy or this module, and generated frames without
+    source, whose file name is in angle brackets, such as the
+    ``<__array_function__ internals>`` wrapper that numpy < 1.25 runs np.dot,
+    np.outer, … through. A bracketed name with source in linecache (IPython's
+    ``<ipython-input-…>`` cells) is the learner's code and is kept.
+    """
     np_dir = str(Path(np.__file__).parent)
     here = str(Path(__file__).resolve())
     chosen = None
     while tb is not None:
         fname = tb.tb_frame.f_code.co_filename
-        if not fname.startswith(np_dir) and str(Path(fname).resolve()) != here:
+        generated = fname.startswith("<") and not linecache.getline(fname, tb.tb_lineno)
+        if not generated and not fname.startswith(np_dir) and str(Path(fname).resolve()) != here:
             chosen = tb
         tb = tb.tb_next
     return chosen

@@ -818,3 +818,43 @@ def test_forward_returns_none_and_deltas_returns_none():
 def test_markdown_report_lists_problems():
     md = check_backprop(variant(out="a"))._repr_markdown_()
     assert "**Not yet**" in md and "σ'(a2)" in md and "| dW1 |" in md
+
+
+# --- numpy < 1.25 and Python 3.10 ------------------------------------------------------------
+
+def _through_array_function_internals(monkeypatch, *names):
+    """numpy < 1.25 runs np.dot, np.outer, … through a generated Python wrapper whose frame
+    is named '<__array_function__ internals>' and has no source: imitate it."""
+    for name in names:
+        scope = {"implementation": getattr(np, name)}
+        exec(compile(f"def {name}(*args, **kwargs):\n    return implementation(*args, **kwargs)\n",
+                     "<__array_function__ internals>", "exec"), scope)
+        monkeypatch.setattr(np, name, scope[name])
+
+
+def test_numpy_wrapper_frames_without_source_are_skipped(monkeypatch):
+    _through_array_function_internals(monkeypatch, "dot", "outer")
+    m = one(check_backprop(np_dot_missing_T)).message
+    assert "`np.dot(W2, d2)`" in m and "`np.dot(W2.T, d2)` works" in m
+    delta2 = np.zeros(10)
+    try:
+        np.outer(delta2, "x")
+    except TypeError as e:
+        m = explain_exception(e)
+    assert "in `np.outer(delta2, \"x\")`" in m
+
+
+def test_bracketed_file_names_with_source_are_the_learners_code():
+    import linecache
+    source = "def fn(W2, delta2):\n    return W2 @ delta2\n"
+    name = "<ipython-input-7-0123456789ab>"              # IPython's name for a cell's code
+    linecache.cache[name] = (len(source), None, source.splitlines(True), name)
+    scope = {}
+    exec(compile(source, name, "exec"), scope)
+    try:
+        scope["fn"](np.zeros((10, 30)), np.zeros(10))
+    except ValueError as e:
+        m = explain_exception(e)
+    finally:
+        del linecache.cache[name]
+    assert "in `return W2 @ delta2`" in m and "`W2.T @ delta2` works" in m
