@@ -378,17 +378,28 @@ def _user_frame(tb):
     return chosen
 
 
+def _positions(code):
+    """(line, end line, column, end column) of each instruction of a code object, or None.
+
+    Python 3.11 and later know them (``co_positions``); on 3.10 the failing
+    sub-expression is found from the line instead (``_failing_node``).
+    """
+    get = getattr(code, "co_positions", None)
+    return list(get()) if get is not None else None
+
+
 def _segment(tb):
-    """(whole source line, failing sub-expression) of a traceback entry, from 3.11 positions."""
+    """(whole source line, failing sub-expression or None) of a traceback entry."""
     frame, lineno = tb.tb_frame, tb.tb_lineno
     line = linecache.getline(frame.f_code.co_filename, lineno, frame.f_globals).rstrip("\n")
     segment = None
     try:
-        positions = list(frame.f_code.co_positions())
-        start, end, col, end_col = positions[tb.tb_lasti // 2]
-        if start == end == lineno and col is not None and end_col is not None:
-            segment = line.encode()[col:end_col].decode()
-    except (AttributeError, IndexError, TypeError, ValueError, UnicodeDecodeError):
+        positions = _positions(frame.f_code)
+        if positions is not None:
+            start, end, col, end_col = positions[tb.tb_lasti // 2]
+            if start == end == lineno and col is not None and end_col is not None:
+                segment = line.encode()[col:end_col].decode()
+    except (IndexError, TypeError, ValueError, UnicodeDecodeError):
         pass
     return line.strip(), segment
 
@@ -496,6 +507,75 @@ def _matmul_advice(a_src, b_src, sa, sb, fmt="{} @ {}"):
     return ""
 
 
+def _product_operands(node, text):
+    """(A, B, how it is written) for ``A @ B``, ``np.dot(A, B)``, ``np.matmul(A, B)`` or
+    ``A.dot(B)``; None for any other node."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+        return node.left, node.right, "{} @ {}"
+    if isinstance(node, ast.Call) and len(node.args) == 2 and \
+            _src(node.func, text).split(".")[-1] in ("dot", "matmul"):
+        return node.args[0], node.args[1], _src(node.func, text) + "({}, {})"
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+            node.func.attr == "dot" and len(node.args) == 1:
+        return node.func.value, node.args[0], "{}.dot({})"
+    return None
+
+
+_ELEMENTWISE = (ast.Mult, ast.Add, ast.Sub, ast.Div)
+
+
+def _failing_node(line, frame, what):
+    """The sub-expression of ``line`` that raised a shape error, found without 3.11 positions.
+
+    what: "product" (a @, np.dot or np.matmul) or "broadcast" (an elementwise
+    +, -, *, /). Each such sub-expression whose operands can be evaluated in the
+    frame is tried on arrays of their shapes; the first that fails is the one.
+    If none can be evaluated, the first (innermost, leftmost) of its kind is
+    taken. None if the line has no such sub-expression.
+    """
+    try:
+        tree = ast.parse(line)
+    except SyntaxError:
+        return None
+    candidates = []
+    for n in ast.walk(tree):
+        if what == "product":
+            operands = _product_operands(n, line)
+        elif isinstance(n, ast.BinOp) and isinstance(n.op, _ELEMENTWISE):
+            operands = (n.left, n.right)
+        else:
+            operands = None
+        if operands is not None:
+            candidates.append((n, operands[0], operands[1]))
+    # Python evaluates inner expressions first, and left to right.
+    candidates.sort(key=lambda c: (-_depth(tree, c[0]), c[0].col_offset))
+    unknown = None
+    for n, a, b in candidates:
+        sa, sb = _shape(_safe_eval(a, frame)), _shape(_safe_eval(b, frame))
+        if sa is None or sb is None:
+            unknown = unknown or n
+            continue
+        try:
+            if what == "product":
+                np.zeros(sa) @ np.zeros(sb)
+            else:
+                np.broadcast_shapes(sa, sb)
+        except ValueError:
+            return n
+    return unknown
+
+
+def _depth(tree, node):
+    """How deep node lies in tree (the root is 0)."""
+    todo = [(tree, 0)]
+    while todo:
+        n, d = todo.pop()
+        if n is node:
+            return d
+        todo.extend((child, d + 1) for child in ast.iter_child_nodes(n))
+    return 0
+
+
 def explain_exception(error, show_line=True):
     """Explain an exception raised inside a learner's function in plain words.
 
@@ -517,49 +597,31 @@ def explain_exception(error, show_line=True):
     if tb is None:
         return f"{kind}: {first}"
     line, segment = _segment(tb)
+    frame = tb.tb_frame
+    is_shape_error = isinstance(error, ValueError) and (
+        "mismatch in its core dimension" in first or "not aligned" in first
+        or "could not be broadcast" in first)
+    node = None
+    if segment is not None:                    # Python ≥ 3.11: the failing expression itself
+        text = segment.strip()
+        try:
+            node = ast.parse(text, mode="eval").body
+        except SyntaxError:
+            segment = None
+    if segment is None and is_shape_error:     # Python 3.10, or a statement over several lines
+        text = line
+        node = _failing_node(line, frame, "broadcast" if "broadcast" in first else "product")
+        if node is not None:
+            segment = _src(node, text)
     where = f"in `{line}`" if line else f"at line {tb.tb_lineno}"
     if not show_line:
         where = f"in `{segment}`" if segment else ""
     head = f"{kind} {where}: {first}.".replace(" :", ":")
-    frame = tb.tb_frame
-    text = segment or line
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-        node = tree.body
-        text = text.strip()
-    except SyntaxError:
-        try:
-            tree = ast.parse(line)
-            node = None
-            text = line
-            for n in ast.walk(tree):
-                if isinstance(n, ast.BinOp) and isinstance(n.op, ast.MatMult):
-                    node = n
-                    break
-        except SyntaxError:
-            return head
-    if node is None:
-        return head
-
-    is_shape_error = isinstance(error, ValueError) and (
-        "mismatch in its core dimension" in first or "not aligned" in first
-        or "could not be broadcast" in first)
-    if not is_shape_error:
+    if node is None or not is_shape_error:
         return head
 
     # A @ B or np.dot(A, B) / np.matmul(A, B)
-    a = b = None
-    fmt = "{} @ {}"
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
-        a, b = node.left, node.right
-    elif isinstance(node, ast.Call) and len(node.args) == 2 and \
-            _src(node.func, text).split(".")[-1] in ("dot", "matmul"):
-        a, b = node.args
-        fmt = _src(node.func, text) + "({}, {})"
-    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
-            node.func.attr == "dot" and len(node.args) == 1:
-        a, b = node.func.value, node.args[0]
-        fmt = "{}.dot({})"
+    a, b, fmt = _product_operands(node, text) or (None, None, None)
     if a is not None:
         a_src, b_src = _src(a, text), _src(b, text)
         sa, sb = _shape(_safe_eval(a, frame)), _shape(_safe_eval(b, frame))
@@ -577,9 +639,8 @@ def explain_exception(error, show_line=True):
         shapes = re.findall(r"\(([\d, ]*)\)", first.split("shapes", 1)[-1])
         op = {ast.Mult: "*", ast.Add: "+", ast.Sub: "-", ast.Div: "/"}.get(type(node.op), "?")
         if len(shapes) >= 2:
-            l_src, r_src = _src(node.left, text), _src(node.right, text)
             sl, sr = f"({shapes[0]})", f"({shapes[1]})"
-            msg = (f"{kind}{' ' + where if show_line else ''}: `{l_src} {op} {r_src}` combines shape {sl} "
+            msg = (f"{kind}{' ' + where if show_line else ''}: `{_src(node, text)}` combines shape {sl} "
                    f"with shape {sr} elementwise, which needs matching sizes.")
             if op == "*":
                 msg += (" If you meant a matrix product use @ (with the transpose that makes "

@@ -858,3 +858,60 @@ def test_bracketed_file_names_with_source_are_the_learners_code():
     finally:
         del linecache.cache[name]
     assert "in `return W2 @ delta2`" in m and "`W2.T @ delta2` works" in m
+
+
+@pytest.fixture
+def python_310(monkeypatch):
+    """Python 3.10 has no co_positions: the failing expression must be found from the line."""
+    from mnistnet import check
+    monkeypatch.setattr(check, "_positions", lambda code: None)
+
+
+def test_without_positions_products_and_broadcasts_are_still_explained(python_310):
+    m = one(check_backprop(missing_T)).message
+    assert "`W2 @ delta2`" in m and "(10, 30)" in m and "(10,)" in m
+    assert "30 ≠ 10" in m and "`W2.T @ delta2` works" in m and "(30,)" in m
+    m = one(check_backprop(np_dot_missing_T)).message
+    assert "`np.dot(W2, d2)`" in m and "`np.dot(W2.T, d2)` works" in m
+    f = one(check_backprop(batch_missing_row_form))
+    assert "`D2 @ W2.T`" in f.message and "`D2 @ W2` works" in f.message
+    m = one(check_backprop(broadcast)).message
+    assert "`d2 * sigmoid_prime(z1)`" in m and "(10,)" in m and "(30,)" in m
+    assert "elementwise" in m
+    f = one(check_backprop(from_network_backprop(bugs.missing_transpose)))
+    assert "`delta @ net.weights[l]` works" in f.message
+
+
+def test_without_positions_the_failing_one_of_several_operations_is_named(python_310):
+    W1, W2, x, b = np.zeros((30, 784)), np.zeros((10, 30)), np.zeros(784), np.zeros(30)
+    try:
+        z = (W1 @ x + b) + (W2 @ x) * np.outer(b, b).dot(b)
+    except ValueError as e:
+        m = explain_exception(e)
+    assert "`W2 @ x` multiplies W2 of shape (10, 30) by x of shape (784,)" in m
+    try:
+        z = W1.dot(x) + b + W2.dot(x)
+    except ValueError as e:
+        m = explain_exception(e)
+    assert m.startswith("ValueError in `z = W1.dot(x) + b + W2.dot(x)`: ")   # the line, and
+    assert "`W2.dot(x)` multiplies" in m and "(30 ≠ 784)" in m             # the product that failed
+    try:
+        z = (W1 * 2) - np.outer(b, x) + (W2 * x - 1)
+    except ValueError as e:
+        m = explain_exception(e, show_line=False)
+    assert m.startswith("ValueError: `W2 * x` combines shape (10,30) with shape (784,)")
+    try:
+        z = np.outer(b, x) * (W2 * b)                      # parentheses are quoted as written
+    except ValueError as e:
+        m = explain_exception(e, show_line=False)
+    assert m.startswith("ValueError: `np.outer(b, x) * (W2 * b)` combines shape (30,784)")
+
+
+def test_without_positions_the_explanation_without_the_line(python_310):
+    W2, delta2 = np.zeros((10, 30)), np.zeros(10)
+    candidates = {"W2 @ delta2": lambda: W2 @ delta2}
+    try:
+        candidates["W2 @ delta2"]()
+    except ValueError as e:
+        m = explain_exception(e, show_line=False)
+    assert m.startswith("ValueError: `W2 @ delta2` multiplies") and "lambda" not in m
