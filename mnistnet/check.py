@@ -56,7 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .functions import sigmoid, sigmoid_prime
+from .functions import one_hot, sigmoid, sigmoid_prime
 from .gradcheck import numerical_gradient, rel_error
 from .network import Network
 
@@ -227,8 +227,7 @@ def _family(W1, b1, W2, b2, X, y, out="z", hid="z", target="onehot", dW2_from="a
     A1 = sigmoid(Z1) if act_hid else Z1
     Z2 = A1 @ W2.T + (b2 if use_bias else 0)
     A2 = sigmoid(Z2) if act_out else Z2
-    T = np.zeros_like(A2)
-    T[np.arange(B), y] = 1.0
+    T = one_hot(y, A2.shape[-1], A2.dtype)
     if target == "label":
         T = np.asarray(y, dtype=float)[:, None] * np.ones_like(A2)
     prime = {"z": sigmoid_prime, "a": lambda z: sigmoid_prime(sigmoid(z)),
@@ -240,8 +239,15 @@ def _family(W1, b1, W2, b2, X, y, out="z", hid="z", target="onehot", dW2_from="a
                 dW2=D2.T @ (A1 if dW2_from == "a" else Z1) / B, db2=D2.mean(axis=0))
 
 
-def _params(net):
-    return [W for W in net.weights], [b for b in net.biases]
+def _start(what, sizes, seed, batched):
+    """An empty report for one network, and its test problem.
+
+    Returns (report, net, X, y, weights, biases): weights [W1, W2] and biases
+    [b1, b2] are new lists holding the network's arrays.
+    """
+    report = CheckReport(what, "batch" if batched else "one sample", [sizes])
+    net, X, y = _problem(sizes, seed, batched)
+    return report, net, X, y, list(net.weights), list(net.biases)
 
 
 # The classic mistakes the backward pass is compared with, each with its sentences.
@@ -756,7 +762,6 @@ def _diagnose_shape(report, name, got, ref, form, sizes, B, formula):
     """Explain a wrong shape for array `name`. Returns got.T if that has the right shape
     (so its values can be checked too), else None."""
     exp, sh = tuple(ref.shape), tuple(got.shape)
-    is_bias = name.startswith("db") or name.startswith("b")
     is_vector = len(exp) == 1
     n = exp[-1] if exp else None
     if len(exp) == 2 and sh == exp[::-1]:
@@ -917,6 +922,18 @@ def _backprop_formulas(form, sizes):
             "dW2": f"Δ2ᵀ @ A1 / B with Δ2 (B, {n2}), A1 (B, {n1})", "db2": "Δ2.mean(axis=0)"}
 
 
+def _add_row(report, name, got, ref, err, numerical=""):
+    """One table row: name, shape returned, shape expected, error vs the reference, vs numerical."""
+    cell = _fmt_err(err) if err is not None else ("wrong shape" if got.shape != ref.shape else "—")
+    report.rows.append((name, str(got.shape), str(ref.shape), cell, numerical))
+
+
+def _scored(report, good, bonus=0.0):
+    """(report, score) for ``_choose_form``: 2 if right, else 1 + good/10 + bonus
+    (good: arrays that matched; bonus: partial credit such as right shapes)."""
+    return report, (2 if report.ok else 1 + good / 10 + bonus)
+
+
 def _fmt_err(e):
     if e is None:
         return ""
@@ -927,13 +944,11 @@ def _fmt_err(e):
 
 def _check_backprop_on(fn, sizes, batched, seed, numerical=True):
     """One network: call fn, diagnose. Returns (report, score)."""
-    form = "batch" if batched else "one sample"
-    report = CheckReport("backprop", form, [sizes])
-    net, X, y = _problem(sizes, seed, batched)
-    W, bs = _params(net)
+    report, net, X, y, weights, biases = _start("backprop", sizes, seed, batched)
     args = (X, y) if batched else (X[0], int(y[0]))
-    call = _call(fn, W, bs, *args)
-    ref = _family(*W[:1], bs[0], W[1], bs[1], X, y)
+    call = _call(fn, weights, biases, *args)
+    W1, b1, W2, b2 = weights[0], biases[0], weights[1], biases[1]
+    ref = _family(W1, b1, W2, b2, X, y)
     grads = {k: ref[k] for k in _ARRAY_NAMES}
     if call.error is not None:
         report.add("exception", [], call.explanation)
@@ -948,7 +963,6 @@ def _check_backprop_on(fn, sizes, batched, seed, numerical=True):
     _mutation_findings(report, call, got)
     exp_shapes = {k: grads[k].shape for k in _ARRAY_NAMES}
     # Whole-structure mix-ups: the pair swapped, or the layers listed output first.
-    got_shapes = [got[k].shape for k in _ARRAY_NAMES]
     if [dW1.shape, dW2.shape] == [exp_shapes["db1"], exp_shapes["db2"]] and \
             [db1.shape, db2.shape] == [exp_shapes["dW1"], exp_shapes["dW2"]]:
         report.add("order", [], "the pair is (nabla_b, nabla_w): return (nabla_w, nabla_b), "
@@ -959,13 +973,12 @@ def _check_backprop_on(fn, sizes, batched, seed, numerical=True):
                    "the lists run from the output layer back ([dW2, dW1]), the order backprop "
                    "computes them in; list them input first: [dW1, dW2] (e.g. nabla_w[::-1]).")
         return report, 1
-    formulas = _backprop_formulas(form, sizes)
+    formulas = _backprop_formulas(report.form, sizes)
     B = X.shape[0]
-    # Variants of the whole computation, and the updated-W2 direction for δ1.
-    W1, b1, W2, b2 = W[0], bs[0], W[1], bs[1]
+    # Variants of the whole computation, and δ1 sent back through W2 already updated
+    # by its own gradient (for one sample, dW2 = outer(δ2, a1), the 1/B being 1/1).
     variants = [(s, _family(W1, b1, W2, b2, X, y, **kw)) for kw, s in _BACKPROP_VARIANTS]
-    G = ref["D2"].T @ ref["A1"] if not batched else ref["dW2"]
-    upd = _family(W1, b1, W2, b2, X, y, W2_delta=G)
+    upd = _family(W1, b1, W2, b2, X, y, W2_delta=ref["dW2"])
     num = None
     if numerical:
         num_w, num_b = numerical_gradient(net, X if batched else X[0], y if batched else int(y[0]),
@@ -980,7 +993,7 @@ def _check_backprop_on(fn, sizes, batched, seed, numerical=True):
                                       f"number?) or a 0/0; use mnistnet.functions.sigmoid, which "
                                       f"never overflows, and check for divisions.")
         elif g.shape != r.shape:
-            fixed = _diagnose_shape(report, name, g, r, form, sizes, B, formulas[name])
+            fixed = _diagnose_shape(report, name, g, r, report.form, sizes, B, formulas[name])
             if fixed is not None and fixed.shape == r.shape:
                 _diagnose_values(report, name, fixed, r, [(s, v[name]) for s, v in variants], B,
                                  upd[name] if name in ("dW1", "db1") else None)
@@ -991,13 +1004,9 @@ def _check_backprop_on(fn, sizes, batched, seed, numerical=True):
             if _diagnose_values(report, name, g, r, [(s, v[name]) for s, v in variants], B,
                                 upd[name] if name in ("dW1", "db1") else None):
                 ok_arrays += 1
-        report.rows.append((name, str(g.shape), str(r.shape),
-                            _fmt_err(e_ref) if e_ref is not None else "wrong shape"
-                            if g.shape != r.shape else "—",
-                            _fmt_err(e_num) if numerical else ""))
-    score = 2 if report.ok else 1 + ok_arrays / 10 + 0.05 * sum(
-        got[k].shape == grads[k].shape for k in _ARRAY_NAMES)
-    return report, score
+        _add_row(report, name, g, r, e_ref, _fmt_err(e_num) if numerical else "")
+    return _scored(report, ok_arrays, 0.05 * sum(got[k].shape == grads[k].shape
+                                                 for k in _ARRAY_NAMES))
 
 
 def _run_all(what, fn, batched, seed, check_one, sizes_list=SIZES):
@@ -1066,18 +1075,15 @@ def check_backprop(fn, *, batched=None, seed=0):
 # ---------------------------------------------------------------------------
 
 def _check_deltas_on(fn, sizes, batched, seed):
-    form = "batch" if batched else "one sample"
-    report = CheckReport("deltas", form, [sizes])
-    net, X, y = _problem(sizes, seed, batched)
-    W, bs = _params(net)
+    report, _, X, y, weights, biases = _start("deltas", sizes, seed, batched)
+    W1, b1, W2, b2 = weights[0], biases[0], weights[1], biases[1]
     args = (X, y) if batched else (X[0], int(y[0]))
-    call = _call(fn, W, bs, *args)
+    call = _call(fn, weights, biases, *args)
     _mutation_findings(report, call)
     if call.error is not None:
         report.add("exception", [], call.explanation)
         return report, 0
     res = call.result
-    n1, n2 = sizes[1], sizes[2]
     if res is None:
         report.add("type", [], "fn returned None: did you forget `return [delta1, delta2]`?")
         return report, 1
@@ -1091,7 +1097,7 @@ def _check_deltas_on(fn, sizes, batched, seed):
     if d1 is None or d2 is None:
         report.add("type", [], "fn returned something that is not a numeric array.")
         return report, 1
-    ref = _family(W[0], bs[0], W[1], bs[1], X, y)
+    ref = _family(W1, b1, W2, b2, X, y)
     R = {"δ1": ref["D1"], "δ2": ref["D2"]}
     if not batched:
         R = {k: v[0] for k, v in R.items()}
@@ -1099,10 +1105,9 @@ def _check_deltas_on(fn, sizes, batched, seed):
         report.add("order", [], "the list is [δ2, δ1], the order backprop finds them in; return "
                                 "[δ1, δ2], input side first (e.g. deltas[::-1]).")
         return report, 1
-    variants = [(s, _family(W[0], bs[0], W[1], bs[1], X, y, **kw))
+    variants = [(s, _family(W1, b1, W2, b2, X, y, **kw))
                 for kw, s in _BACKPROP_VARIANTS if "dW2_from" not in kw]
-    G = ref["D2"].T @ ref["A1"] if not batched else ref["dW2"]
-    upd = _family(W[0], bs[0], W[1], bs[1], X, y, W2_delta=G)
+    upd = _family(W1, b1, W2, b2, X, y, W2_delta=ref["dW2"])
     B = X.shape[0]
     good = 0
     formulas = {"δ1": f"(W2ᵀ δ2) ⊙ σ'(z1), one value per hidden unit",
@@ -1135,11 +1140,8 @@ def _check_deltas_on(fn, sizes, batched, seed):
             if _diagnose_values(report, name, g, r, variant_arrays, B if batched else 1,
                                 pick(upd) if name == "δ1" else None, per_sample=True):
                 good += 1
-        report.rows.append((name, str(g.shape), str(r.shape),
-                            _fmt_err(e) if e is not None else
-                            ("wrong shape" if g.shape != r.shape else "—"), ""))
-    score = 2 if report.ok else 1 + good / 10
-    return report, score
+        _add_row(report, name, g, r, e)
+    return _scored(report, good)
 
 
 def check_deltas(fn, *, batched=None, seed=0):
@@ -1179,16 +1181,14 @@ _FORWARD_VARIANTS = [
 
 
 def _check_forward_on(fn, sizes, batched, seed):
-    form = "batch" if batched else "one sample"
-    report = CheckReport("forward", form, [sizes])
-    net, X, y = _problem(sizes, seed, batched)
-    W, bs = _params(net)
-    call = _call(fn, W, bs, X if batched else X[0])
+    report, _, X, y, weights, biases = _start("forward", sizes, seed, batched)
+    W1, b1, W2, b2 = weights[0], biases[0], weights[1], biases[1]
+    call = _call(fn, weights, biases, X if batched else X[0])
     _mutation_findings(report, call)
     if call.error is not None:
         report.add("exception", [], call.explanation)
         return report, 0
-    ref = _family(W[0], bs[0], W[1], bs[1], X, y)
+    ref = _family(W1, b1, W2, b2, X, y)
     pick = (lambda a: a) if batched else (lambda a: a[0])
     res = call.result
     if res is None:
@@ -1250,7 +1250,7 @@ def _check_forward_on(fn, sizes, batched, seed):
                 else:
                     variants = []
                     for kw, s in _FORWARD_VARIANTS:
-                        v = _family(W[0], bs[0], W[1], bs[1], X, y, **kw)
+                        v = _family(W1, b1, W2, b2, X, y, **kw)
                         key = {"z1": "Z1", "z2": "Z2", "a1": "A1", "a2": "A2"}.get(name)
                         if key:
                             variants.append(([s], pick(v[key])))
@@ -1265,11 +1265,8 @@ def _check_forward_on(fn, sizes, batched, seed):
                                    f"{name} has the right shape but wrong values (relative error "
                                    f"{e:.1e}); check z = W @ a_prev + b and a = σ(z), layer by "
                                    f"layer, against the notebook 02 formulas.")
-        report.rows.append((name, str(g.shape), str(r.shape),
-                            _fmt_err(e) if e is not None else
-                            ("wrong shape" if g.shape != r.shape else "—"), ""))
-    score = 2 if report.ok else 1 + good / 10
-    return report, score
+        _add_row(report, name, g, r, e)
+    return _scored(report, good)
 
 
 def check_forward(fn, *, batched=None, seed=0):
