@@ -434,7 +434,7 @@ class Trainer:
             net = self.net
             self._thread = threading.Thread(target=self._run, args=(net, s), daemon=True,
                                             name="mnistnet-trainer")
-        self._buttons(True)
+            self._buttons(True)
         self.progress_bar.bar_style = "info"
         self.progress_bar.value = 0.0
         self.results.layout.display = "none"
@@ -522,11 +522,14 @@ class Trainer:
         try:
             self._finish(net, history, outcome, s["epochs"])
         finally:
+            # Under the lock, so a Train click cannot start the next run between
+            # `running = False` and the buttons (it would be left with Stop disabled).
             with self._lock:
-                self.history = history
-                self._progress = None
-                self.running = False
-            self._buttons(False)
+                if self._thread is threading.current_thread():
+                    self.history = history
+                    self._progress = None
+                    self.running = False
+                    self._buttons(False)
 
     def _finish(self, net, history, outcome, epochs):
         """Final plot, status and results of a run (in the training thread)."""

@@ -243,3 +243,35 @@ def test_figures_never_touch_pyplot(data):
     fig = results_figure(X, y, (y + 1) % 10)
     assert len(fig.axes) == 13                             # 12 digits + the confusion matrix
     assert plt.get_fignums() == before
+
+
+def test_a_fast_train_click_as_a_run_ends_leaves_stop_enabled(trainer):
+    """The next run may start the moment the last one sets running = False: the finishing
+    thread must not then disable Stop (and enable Train) under the new run."""
+    import threading
+    ended, clicked = threading.Event(), threading.Event()
+    real = trainer._buttons
+
+    def buttons(running):             # the finishing thread pauses here, as a slow thread might
+        if not running and threading.current_thread().name == "mnistnet-trainer" \
+                and not ended.is_set():
+            ended.set()
+            clicked.wait(timeout=1.0)
+        real(running)
+
+    trainer._buttons = buttons
+    trainer.epochs_slider.value = 1
+    trainer.batch_size_slider.value = 100
+    trainer.train_button.click()
+    assert ended.wait(timeout=60)
+    first = trainer._thread
+    trainer.batch_size_slider.value = 1                    # the next run is long
+    trainer.epochs_slider.value = 60
+    trainer.train_button.click()                           # the fast click
+    clicked.set()
+    first.join(timeout=30)
+    assert trainer._thread is not first and trainer.running
+    assert not trainer.stop_button.disabled and trainer.train_button.disabled
+    trainer.stop_button.click()
+    trainer.wait(timeout=30)
+    assert trainer.stop_button.disabled and not trainer.train_button.disabled
