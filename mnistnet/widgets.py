@@ -43,6 +43,7 @@ import re
 import threading
 import time
 import traceback
+import warnings
 
 import ipywidgets as W
 import numpy as np
@@ -256,7 +257,12 @@ class Trainer:
     error (the message of a diverged or failed run, else None), lr_log
     ([(mini-batches done, η)] each time η changed during the run),
     first_point_seconds (Train click to the first plotted epoch), running.
+
+    stop_timeout: how long Reset and ``close()`` wait for a stopped run to end
+    (30 s); a run still going after that is reported, not raised.
     """
+
+    stop_timeout = 30.0
 
     def __init__(self, data=None, *, seed=0, hidden=30, learning_rate=3.0, batch_size=10,
                  epochs=30, cost="quadratic", train_size=None, draw=True):
@@ -454,9 +460,24 @@ class Trainer:
                 self._progress.stop(STOP_REASON)
         self._set_note("stopping after the current mini-batch…")
 
-    def _on_reset(self, _button=None):
+    def _stop_and_wait(self):
+        """Stop the run, if any, and wait up to ``stop_timeout`` s for it to end.
+
+        Returns True once no run is going on, False if it is still running (it
+        then ends by itself, at its next mini-batch).
+        """
         self._on_stop()
-        self.wait(timeout=30)
+        try:
+            self.wait(timeout=self.stop_timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def _on_reset(self, _button=None):
+        if not self._stop_and_wait():          # never reset half way under a running thread
+            self._set_note(f"Reset: the run has not stopped after {self.stop_timeout:g} s; "
+                           f"nothing was reset. Click Reset again once it has stopped.")
+            return
         with self._lock:
             self.history, self.previous, self.error, self.exception = None, None, None, None
             self.lr_log, self.first_point_seconds = [], None
@@ -601,9 +622,16 @@ class Trainer:
         return _plain(self.note.value)
 
     def close(self):
-        """Stop any run and close every widget (a closed trainer leaves no widget state behind)."""
-        self._on_stop()
-        self.wait(timeout=30)
+        """Stop any run and close every widget (a closed trainer leaves no widget state behind).
+
+        Waits up to ``stop_timeout`` seconds for the run to stop; if it has not, the
+        widgets are closed all the same (with a RuntimeWarning) and the run ends by
+        itself at its next mini-batch.
+        """
+        if not self._stop_and_wait():
+            warnings.warn(f"the training thread has not stopped after {self.stop_timeout:g} s; "
+                          f"closing the widgets anyway (it ends at its next mini-batch)",
+                          RuntimeWarning, stacklevel=2)
         for widget in self._all_widgets():
             widget.close()
 

@@ -275,3 +275,42 @@ def test_a_fast_train_click_as_a_run_ends_leaves_stop_enabled(trainer):
     trainer.stop_button.click()
     trainer.wait(timeout=30)
     assert trainer.stop_button.disabled and not trainer.train_button.disabled
+
+
+def _hold_the_training_thread(t):
+    """Make the training thread stop in its callback until the returned Event is set."""
+    import threading
+    release, real = threading.Event(), t._callback
+
+    def held(progress):
+        real(progress)
+        release.wait(timeout=60)
+
+    t._callback = held
+    return release
+
+
+def test_reset_waits_for_the_run_and_says_so_when_it_has_not_stopped(trainer):
+    release = _hold_the_training_thread(trainer)
+    _start_long_run(trainer)
+    history, net = trainer.history, trainer.net
+    trainer.stop_timeout = 0.05
+    trainer.reset_button.click()                           # no TimeoutError, and nothing half done
+    assert "nothing was reset" in trainer.note_text and "0.05 s" in trainer.note_text
+    assert trainer.running and trainer.history is history and trainer.net is net
+    release.set()
+    trainer.wait(timeout=30)
+    trainer.reset_button.click()
+    assert trainer.history is None and "reset" in trainer.status_text and trainer.note_text == ""
+
+
+def test_close_closes_the_widgets_even_if_the_run_has_not_stopped(trainer):
+    release = _hold_the_training_thread(trainer)
+    _start_long_run(trainer)
+    trainer.stop_timeout = 0.05
+    with pytest.warns(RuntimeWarning, match="has not stopped after 0.05 s"):
+        trainer.close()
+    assert all(w.comm is None for w in trainer._all_widgets())
+    release.set()
+    history = trainer.wait(timeout=30)                     # it ended by itself, at once
+    assert history.stopped and not trainer.running
