@@ -45,7 +45,7 @@ import time
 import traceback
 import warnings
 
-import ipywidgets as W
+import ipywidgets as widgets
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -55,7 +55,7 @@ from . import plots
 from .network import Network
 from .train import Diverged, sgd
 
-COSTS = (("quadratic", "quadratic"), ("cross-entropy", "cross_entropy"))
+COST_OPTIONS = (("quadratic", "quadratic"), ("cross-entropy", "cross_entropy"))
 TRAIN_SIZES = (1_000, 10_000)          # subsets offered for quick runs, besides "all"
 STOP_REASON = "stopped by the Stop button"
 FADED_COLOR = "0.7"
@@ -293,35 +293,37 @@ class Trainer:
         sizes = [(f"{k:,} images".replace(",", " "), k) for k in TRAIN_SIZES if k < n]
         sizes.append((f"all {n:,} images".replace(",", " "), n))
         slider = dict(continuous_update=False, style={"description_width": "90px"},
-                      layout=W.Layout(width="360px"))
-        self.hidden_slider = W.IntSlider(value=hidden, min=5, max=200, step=1,
-                                         description="hidden", **slider)
-        self.learning_rate_slider = W.FloatLogSlider(value=learning_rate, base=10, min=-3, max=2,
-                                                     step=0.1, readout_format=".3",
-                                                     description="learning rate", **slider)
-        self.batch_size_slider = W.IntSlider(value=batch_size, min=1, max=100, step=1,
-                                             description="batch size", **slider)
-        self.epochs_slider = W.IntSlider(value=epochs, min=1, max=60, step=1,
-                                         description="epochs", **slider)
-        choice = dict(style={"description_width": "90px"}, layout=W.Layout(width="300px"))
-        self.cost_choice = W.Dropdown(options=COSTS, value=cost, description="cost", **choice)
-        self.train_size_choice = W.Dropdown(options=sizes, value=n if train_size is None else train_size,
-                                            description="training set", **choice)
-        self.train_button = W.Button(description="Train", button_style="primary", icon="play",
-                                     tooltip="train a fresh network with these settings")
-        self.stop_button = W.Button(description="Stop", button_style="warning", icon="stop",
-                                    disabled=True, tooltip="stop after the current mini-batch")
-        self.reset_button = W.Button(description="Reset", icon="undo",
-                                     tooltip="stop, clear the curves, new random weights")
+                      layout=widgets.Layout(width="360px"))
+        self.hidden_slider = widgets.IntSlider(value=hidden, min=5, max=200, step=1,
+                                               description="hidden", **slider)
+        self.learning_rate_slider = widgets.FloatLogSlider(value=learning_rate, base=10, min=-3, max=2,
+                                                           step=0.1, readout_format=".3",
+                                                           description="learning rate", **slider)
+        self.batch_size_slider = widgets.IntSlider(value=batch_size, min=1, max=100, step=1,
+                                                   description="batch size", **slider)
+        self.epochs_slider = widgets.IntSlider(value=epochs, min=1, max=60, step=1,
+                                               description="epochs", **slider)
+        choice = dict(style={"description_width": "90px"}, layout=widgets.Layout(width="300px"))
+        self.cost_choice = widgets.Dropdown(options=COST_OPTIONS, value=cost, description="cost",
+                                            **choice)
+        self.train_size_choice = widgets.Dropdown(options=sizes,
+                                                  value=n if train_size is None else train_size,
+                                                  description="training set", **choice)
+        self.train_button = widgets.Button(description="Train", button_style="primary", icon="play",
+                                           tooltip="train a fresh network with these settings")
+        self.stop_button = widgets.Button(description="Stop", button_style="warning", icon="stop",
+                                          disabled=True, tooltip="stop after the current mini-batch")
+        self.reset_button = widgets.Button(description="Reset", icon="undo",
+                                           tooltip="stop, clear the curves, new random weights")
         for b in (self.train_button, self.stop_button, self.reset_button):
-            b.layout = W.Layout(width="96px")
-        self.progress_bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, description="progress",
-                                            style={"description_width": "60px"},
-                                            layout=W.Layout(width="300px"))
-        self.status = W.HTML(layout=W.Layout(min_height="24px"))
-        self.note = W.HTML(layout=W.Layout(min_height="20px"))
-        self.plot = W.Image(format="png", layout=W.Layout(width="774px"))
-        self.results = W.Image(format="png", layout=W.Layout(width="774px", display="none"))
+            b.layout = widgets.Layout(width="96px")
+        self.progress_bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description="progress",
+                                                  style={"description_width": "60px"},
+                                                  layout=widgets.Layout(width="300px"))
+        self.status = widgets.HTML(layout=widgets.Layout(min_height="24px"))
+        self.note = widgets.HTML(layout=widgets.Layout(min_height="20px"))
+        self.plot = widgets.Image(format="png", layout=widgets.Layout(width="774px"))
+        self.results = widgets.Image(format="png", layout=widgets.Layout(width="774px", display="none"))
         # CSS classes, so a browser test can find each part.
         for widget, name in ((self.status, "status"), (self.note, "note"), (self.plot, "plot"),
                              (self.results, "results")):
@@ -335,13 +337,13 @@ class Trainer:
         for w in (self.batch_size_slider, self.epochs_slider, self.cost_choice, self.train_size_choice):
             w.observe(self._on_setting, names="value")
 
-        self.widget = W.VBox([
-            W.HBox([
-                W.VBox([self.hidden_slider, self.learning_rate_slider,
-                        self.batch_size_slider, self.epochs_slider]),
-                W.VBox([self.cost_choice, self.train_size_choice,
-                        W.HBox([self.train_button, self.stop_button, self.reset_button]),
-                        self.progress_bar]),
+        self.widget = widgets.VBox([
+            widgets.HBox([
+                widgets.VBox([self.hidden_slider, self.learning_rate_slider,
+                              self.batch_size_slider, self.epochs_slider]),
+                widgets.VBox([self.cost_choice, self.train_size_choice,
+                              widgets.HBox([self.train_button, self.stop_button, self.reset_button]),
+                              self.progress_bar]),
             ]),
             self.status, self.note, self.plot, self.results,
         ])
@@ -416,7 +418,7 @@ class Trainer:
     def _on_setting(self, change):
         name = change["owner"].description
         value = change["new"]
-        value = dict((v, k) for k, v in COSTS).get(value, value)
+        value = dict((v, k) for k, v in COST_OPTIONS).get(value, value)
         when = "at the next Train" if self.running else "for the next run"
         self._set_note(f"{name} = {value} {when}.")
         if not self.running and change["owner"] is self.epochs_slider and self.history is None:
