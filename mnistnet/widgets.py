@@ -205,26 +205,23 @@ def plot_curves(histories, labels=None, *, faded=(), epochs=None, title=None, st
 def results_figure(X, y, predicted, n_show=12):
     """Misclassified digits (predicted / true, in red) beside the confusion matrix.
 
-    Drawn without pyplot (safe in the training thread): the digit grid follows
-    plots.show_digits' style, the matrix is plots.plot_confusion.
+    Drawn without pyplot (safe in the training thread) into axes laid out here:
+    the digits by plots.show_digits, the matrix by plots.plot_confusion.
 
     Inputs:
     - X: test images (N, 784); y: true labels (N,); predicted: predicted labels (N,).
+    - n_show: how many misclassified digits to show, at most 12 (the first ones).
     Returns:
     - the Figure.
     """
+    y, predicted = np.asarray(y), np.asarray(predicted)
     fig = Figure(figsize=(8.6, 3.4))
     outer = fig.add_gridspec(1, 2, width_ratios=(1.35, 1), wspace=0.15)
     wrong = np.flatnonzero(predicted != y)[:n_show]
     cols = 6
     grid = outer[0].subgridspec(2, cols, hspace=0.45, wspace=0.1)
-    for i in range(2 * cols):
-        ax = fig.add_subplot(grid[i // cols, i % cols])
-        ax.axis("off")
-        if i < len(wrong):
-            j = wrong[i]
-            ax.imshow(X[j].reshape(28, 28), cmap="gray_r", vmin=0, vmax=1)
-            ax.set_title(f"{predicted[j]} / {y[j]}", color="red", fontsize=9)
+    axes = [fig.add_subplot(grid[i // cols, i % cols]) for i in range(2 * cols)]
+    plots.show_digits(X[wrong], y[wrong], predicted[wrong], axes=axes)
     fig.text(0.03, 0.95, f"misclassified test digits (predicted / true): "
              f"{int(np.sum(predicted != y))} of {len(y)}", fontsize=9, va="top")
     plots.plot_confusion(y, predicted, ax=fig.add_subplot(outer[1]))
