@@ -21,7 +21,7 @@ Timings on a shared machine are noisy: the load average is printed with them.
 
 import argparse
 import os
-import resource
+import sys
 import time
 import tracemalloc
 
@@ -41,11 +41,25 @@ ACCURACY_RUNS = {
 
 
 def load_average():
-    """The 1-minute load average, as a string (others' jobs make timings noisy)."""
+    """The 1-minute load average, as a string (others' jobs make timings noisy).
+
+    "unknown" where the system does not say (Windows has no os.getloadavg).
+    Printed by ``python -m mnistnet.bench``; not used in the notebooks.
+    """
     try:
         return f"{os.getloadavg()[0]:.2f} (on {os.cpu_count()} cores)"
-    except OSError:
+    except (OSError, AttributeError):
         return "unknown"
+
+
+def _max_rss_mib():
+    """The process's peak resident memory in MiB, or None where ``resource`` is missing (Windows)."""
+    try:
+        import resource               # Unix only: imported here, so the module imports anywhere
+    except ImportError:
+        return None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 1024     # bytes on macOS, else KiB
 
 
 def reference_epoch(net, X, y, batch_size, learning_rate, seed=None):
@@ -268,10 +282,11 @@ def run_speed(data, args):
           f"(one core's float32 FMA peak, about); best row above: "
           f"{gflop / min(r['seconds'] for r in rows):.1f} GFLOP/s")
     peak = epoch_memory(X, y, batch_size=10)
+    rss = _max_rss_mib()
+    rss = "unknown" if rss is None else f"{rss:.0f} MiB"
     print(f"peak memory: tracemalloc peak of numpy allocations during one epoch "
           f"(batch 10, untimed run): {peak / 2**20:.1f} MiB; process max RSS so far "
-          f"(resource.getrusage, includes the data set and Python): "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+          f"(resource.getrusage, includes the data set and Python): {rss}")
     print(f"load average after: {load_average()}")
 
 

@@ -1,0 +1,31 @@
+"""mnistnet.bench: runs where the Unix-only bits are missing, and refuses settings it cannot run."""
+
+import os
+import subprocess
+import sys
+
+from mnistnet import bench
+
+
+def test_bench_imports_without_the_unix_only_resource_module():
+    code = "import sys; sys.modules['resource'] = None; import mnistnet.bench; print('ok')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def test_max_rss_is_unknown_without_resource(monkeypatch):
+    assert bench._max_rss_mib() > 0
+    monkeypatch.setitem(sys.modules, "resource", None)         # `import resource` fails
+    assert bench._max_rss_mib() is None
+
+
+def test_load_average_is_unknown_where_the_system_does_not_say(monkeypatch):
+    assert bench.load_average().endswith(f"(on {os.cpu_count()} cores)")
+    monkeypatch.delattr(os, "getloadavg")                       # as on Windows
+    assert bench.load_average() == "unknown"
+
+    def unavailable():
+        raise OSError("load average unobtainable")
+
+    monkeypatch.setattr(os, "getloadavg", unavailable, raising=False)
+    assert bench.load_average() == "unknown"
