@@ -324,6 +324,17 @@ def run_accuracy(data, args):
     return met
 
 
+def _at_least_one(text):
+    """argparse type: a whole number >= 1 (0 epochs would leave nothing to report)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return n
+
+
 def main(argv=None):
     """``python -m mnistnet.bench [--speed] [--accuracy] [--quick] [--seeds S ...]``.
 
@@ -338,8 +349,10 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="10 000 images for speed, 3 epochs for accuracy")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                         help="seeds for the accuracy runs; the target is judged on their mean")
-    parser.add_argument("--epochs", type=int, default=30, help="epochs for the accuracy runs")
-    parser.add_argument("--repeat", type=int, default=3, help="speed: best of this many runs per row")
+    parser.add_argument("--epochs", type=_at_least_one, default=30,
+                        help="epochs for the accuracy runs (at least 1)")
+    parser.add_argument("--repeat", type=_at_least_one, default=3,
+                        help="speed: best of this many runs per row (at least 1)")
     parser.add_argument("--threads", action="store_true", help="speed: also time with 2 BLAS threads")
     parser.add_argument("--verbose", action="store_true", help="accuracy: print every epoch")
     args = parser.parse_args(argv)

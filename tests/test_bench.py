@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from mnistnet import bench
 
 
@@ -29,3 +31,13 @@ def test_load_average_is_unknown_where_the_system_does_not_say(monkeypatch):
 
     monkeypatch.setattr(os, "getloadavg", unavailable, raising=False)
     assert bench.load_average() == "unknown"
+
+
+@pytest.mark.parametrize("option", ["--epochs", "--repeat"])
+@pytest.mark.parametrize("value", ["0", "-2", "two"])
+def test_counts_below_one_are_refused_with_a_clear_message(option, value, capsys):
+    with pytest.raises(SystemExit) as info:
+        bench.main([option, value])                             # before any data is loaded
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: " in err and "a whole number >= 1" in err
