@@ -67,6 +67,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import atomic_savez
+
 logger = logging.getLogger(__name__)
 
 # --- What the real data looks like (tests shrink these to small fake data) ---
@@ -398,15 +400,7 @@ def _write_cache(arrays, path):
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".mnist-", suffix=".tmp", delete=False) as f:
-            tmp = Path(f.name)
-        try:
-            with open(tmp, "wb") as f:
-                np.savez(f, **arrays)  # uncompressed: 55 MB, read back in a few milliseconds
-            tmp.chmod(0o644)  # temporary files are private; the cache is an ordinary file
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)  # nothing left behind if writing was interrupted
+        atomic_savez(path, arrays)  # uncompressed: 55 MB, read back in a few milliseconds
     except OSError as e:
         logger.warning("could not write the cache %s (%s): going on without it", path, e)
 

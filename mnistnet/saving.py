@@ -21,13 +21,12 @@ a key, has a version this code does not know, or whose arrays do not match
 ``sizes``, raises ``NetworkFileError`` naming the file and what is wrong.
 """
 
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from ._files import atomic_savez
 from .functions import COSTS, OUTPUTS
 from .network import INITS, Network
 
@@ -48,7 +47,8 @@ def save_network(net, path):
     Introduced in ``notebooks/07-going-further.ipynb``.
 
     The file is written under a temporary name and renamed when complete, so an
-    interrupted save never leaves half a file under ``path``.
+    interrupted save never leaves half a file under ``path``; it gets the
+    permissions of any new file (0o666 less the umask, e.g. 0o644).
 
     Inputs:
     - net: a Network, e.g. Network([784, 30, 10]) with W1 (30, 784), W2 (10, 30),
@@ -72,17 +72,7 @@ def save_network(net, path):
     for l, (W, b) in enumerate(zip(net.weights, net.biases), start=1):
         arrays[f"W{l}"] = np.asarray(W)
         arrays[f"b{l}"] = np.asarray(b)
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return atomic_savez(path, arrays)
 
 
 def _text(data, key, path):

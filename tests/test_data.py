@@ -11,6 +11,7 @@ import hashlib
 import http.server
 import os
 import pickle
+import stat
 import struct
 import subprocess
 import sys
@@ -395,6 +396,19 @@ def test_a_bad_cache_is_deleted_and_fetched_again(tmp_path, fake, bad):
     assert_same_arrays(arrays, fake)
     with np.load(cache) as npz:
         assert_same_arrays(dict(npz), fake)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes and umask are POSIX")
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_the_cache_is_an_ordinary_file_respecting_the_umask(tmp_path, fake, umask, mode):
+    write_pkl(data.LOCAL_PKL, fake)
+    old = os.umask(umask)
+    try:
+        data.fetch()
+    finally:
+        os.umask(old)
+    assert cache_files(tmp_path) == [data.CACHE_NAME]
+    assert stat.S_IMODE((tmp_path / "cache" / data.CACHE_NAME).stat().st_mode) == mode
 
 
 def test_an_interrupted_cache_write_leaves_nothing(tmp_path, fake, monkeypatch):

@@ -1,5 +1,7 @@
 """save_network / load_network: round trips, and a clear error for every kind of bad file."""
 
+import os
+import stat
 import zipfile
 
 import numpy as np
@@ -216,3 +218,28 @@ def test_npz_is_a_plain_zip_of_npy(tmp_path, net):
     with zipfile.ZipFile(p) as z:
         names = set(z.namelist())
     assert {"format.npy", "version.npy", "sizes.npy", "W1.npy", "b2.npy"} <= names
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes and umask are POSIX")
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_saved_file_has_ordinary_permissions(tmp_path, net, umask, mode):
+    old = os.umask(umask)
+    try:
+        p = save_network(net, tmp_path / "n.npz")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(p.stat().st_mode) == mode           # not mkstemp's private 0o600
+
+
+def test_an_interrupted_save_leaves_nothing_and_keeps_the_old_file(tmp_path, net, monkeypatch):
+    path = save_network(net, tmp_path / "n.npz")
+    before = path.read_bytes()
+
+    def interrupted(file, **arrays):
+        file.write(b"PK half a zip")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_network(Network([5, 3, 2], seed=0), path)
+    assert [p.name for p in tmp_path.iterdir()] == ["n.npz"] and path.read_bytes() == before
