@@ -23,6 +23,7 @@ Usage::
     print(history)
 """
 
+import contextlib
 import math
 import time
 
@@ -240,7 +241,10 @@ def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
       a bug from ``mnistnet.bugs``, to see what it does to training.
     - blas_threads: numpy's BLAS threads while training: 1 (the default, fastest
       here at every batch size, see BLAS_THREADS), another number, or None to
-      leave numpy's setting alone. The limit is process-wide while sgd runs.
+      leave numpy's setting alone. The limit is process-wide: until sgd returns,
+      every numpy product in the process uses it, in other threads too (e.g. a
+      notebook's own cells while the Trainer of notebook 06 trains in a background
+      thread); the previous setting is restored when sgd returns.
     Returns:
     - a History (per-epoch training cost, validation accuracy, seconds, η, …).
     Raises:
@@ -276,18 +280,13 @@ def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
     progress = Progress(net, history, epochs, batches_per_epoch)
     history.settings["blas_threads"] = blas_threads
 
-    limits = threadpool_limits(limits=blas_threads, user_api="blas") if blas_threads else None
+    limits = (threadpool_limits(limits=blas_threads, user_api="blas") if blas_threads
+              else contextlib.nullcontext())
     # Overflow to inf / NaN is detected below and reported as Diverged, with the
     # likely cause; numpy's own warnings would only come first and say less.
-    errstate = np.errstate(over="ignore", invalid="ignore", divide="ignore")
-    errstate.__enter__()
-    try:
+    with limits, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         return _sgd(net, X, y, T, epochs, batch_size, eta_of, l2, validation_data, rng,
                     callback, callback_every, backprop, history, progress)
-    finally:
-        errstate.__exit__(None, None, None)
-        if limits is not None:
-            limits.restore_original_limits()
 
 
 def _sgd(net, X, y, T, epochs, batch_size, eta_of, l2, validation_data, rng,

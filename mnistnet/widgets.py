@@ -257,6 +257,10 @@ class Trainer:
 
     stop_timeout: how long Reset and ``close()`` wait for a stopped run to end
     (30 s); a run still going after that is reported, not raised.
+
+    While a run trains, numpy's BLAS is limited to ``train.BLAS_THREADS`` (1)
+    thread for the whole process (``sgd``'s ``blas_threads``): the notebook's own
+    cells run their matrix products single-threaded until the run ends.
     """
 
     stop_timeout = 30.0

@@ -316,3 +316,12 @@ def test_speed_table_rows_on_small_data():
     assert rows[0]["speedup"] == 1.0
     # forward + weight gradient for both layers, error sent back through layer 2 only
     assert epoch_gflop(1, [784, 30, 10]) == pytest.approx(2 * (2 * (784 * 30 + 300) + 300) / 1e9)
+
+
+def test_numpy_error_settings_are_restored_after_training_and_after_divergence():
+    before = np.geterr()
+    sgd(Network([20, 7, 10], seed=0), TRAIN, 1, 10, 1.0)
+    assert np.geterr() == before
+    with pytest.raises(Diverged):
+        sgd(Network([20, 7, 10], seed=0), TRAIN, 3, 10, 3.0, backprop=wrong_sign)
+    assert np.geterr() == before
