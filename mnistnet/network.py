@@ -300,30 +300,37 @@ class Network:
 
     # --- input checks: a wrong shape says what was expected -----------------------
 
-    def _check_X(self, X, one_sample=False):
-        """Return (X as a (B, n_in) array of the network's dtype, whether it was one sample)."""
+    def _check_X(self, X, one_sample=False, batch_only=False):
+        """Return (X as a (B, n_in) array of the network's dtype, whether it was one sample).
+
+        one_sample: accept only one sample x (n_in,); batch_only: accept only a
+        data set of rows X (N, n_in), as ``train.sgd`` does. A wrong shape is a
+        ValueError naming the expected one, with a hint for the usual mix-ups.
+        """
         X = np.asarray(X)
         n_in = self.sizes[0]
-        if X.ndim == 1 and X.shape[0] == n_in:
+        if X.ndim == 1 and X.shape[0] == n_in and not batch_only:
             return X.astype(self.dtype, copy=False)[None, :], True
         if one_sample:
             raise ValueError(f"x has shape {X.shape}; expected one sample of shape ({n_in},)")
         if X.ndim == 2 and X.shape[1] == n_in:
             return X.astype(self.dtype, copy=False), False
         hint = ""
-        if X.shape == (n_in, 1):
+        if X.shape == (n_in, 1) and not batch_only:
             hint = f" A column vector ({n_in}, 1) is the book's layout; pass x.ravel() here."
         elif X.ndim == 2 and X.shape[0] == n_in:
             hint = (f" It looks transposed: samples go in rows here (Z = X @ W.T + b), "
                     f"so pass X.T, of shape {X.shape[::-1]}.")
         elif X.ndim == 3 and X.shape[1:] in ((28, 28),) and n_in == 784:
             hint = " Flatten the images first: X.reshape(len(X), 784)."
+        if batch_only:
+            raise ValueError(f"X has shape {X.shape}; expected (N, {n_in}), N samples in rows.{hint}")
         raise ValueError(f"X has shape {X.shape}; expected ({n_in},) for one sample "
                          f"or (B, {n_in}) for a batch of B samples in rows.{hint}")
 
-    def _check_Xy(self, X, y, one_sample=False):
+    def _check_Xy(self, X, y, one_sample=False, batch_only=False):
         """Return (X (B, n_in), one-hot T (B, n_out), whether it was one sample)."""
-        X, single = self._check_X(X, one_sample)
+        X, single = self._check_X(X, one_sample, batch_only)
         y = np.asarray(y)
         n_out = self.sizes[-1]
         if not np.issubdtype(y.dtype, np.integer):

@@ -161,17 +161,8 @@ def _check_data(net, data, name):
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a pair (X, y): X of shape (N, {net.sizes[0]}), "
                          f"y integer labels of shape (N,)") from None
-    X, n_in = np.asarray(X), net.sizes[0]
-    if X.ndim != 2 or X.shape[1] != n_in:
-        hint = ""
-        if X.ndim == 2 and X.shape[0] == n_in:
-            hint = f" It looks transposed: pass X.T, of shape {X.shape[::-1]}."
-        elif X.ndim == 3 and X.shape[1:] == (28, 28) and n_in == 784:
-            hint = " Flatten the images first: X.reshape(len(X), 784)."
-        raise ValueError(f"{name}: X has shape {X.shape}; expected (N, {n_in}), "
-                         f"N samples in rows.{hint}")
     try:
-        X, T, _ = net._check_Xy(X, y)
+        X, T, _ = net._check_Xy(X, y, batch_only=True)
     except ValueError as e:
         raise ValueError(f"{name}: {e}") from None
     if X.shape[0] == 0:
