@@ -138,7 +138,8 @@ class QuadraticCost:
 
         Inputs:
         - z, a, t: (n,) or (B, n): weighted input, output activation, one-hot target.
-        - output: not needed here; taken so that every cost is called alike.
+        - output: Sigmoid, Softmax or None; not needed here (the cost is the same
+          for both), taken so that every cost is called alike.
         Returns:
         - C: a float for one sample, or (B,) for a batch.
         """
@@ -174,12 +175,12 @@ class CrossEntropyCost:
     name = "cross_entropy"
 
     @staticmethod
-    def fn(z, a, t, output=Sigmoid):
+    def fn(z, a, t, output=None):
         """Per-sample cost.
 
         Inputs:
         - z, a, t: (n,) or (B, n).
-        - output: Sigmoid or Softmax (which formula applies).
+        - output: Sigmoid or Softmax (which formula applies); None means Sigmoid.
         Returns:
         - C: a float for one sample, or (B,) for a batch.
         """

@@ -153,3 +153,13 @@ def test_a_saturated_network_has_finite_cost_and_gradients():
             c = net.cost(X, y)
             nabla_w, nabla_b = net.backprop(X, y)
         assert np.isfinite(c) and all(np.all(np.isfinite(g)) for g in nabla_w + nabla_b)
+
+
+def test_every_cost_takes_output_the_same_way():
+    Z = np.random.default_rng(0).standard_normal((4, 10))
+    T = one_hot([1, 2, 3, 4])
+    for cost in COSTS.values():
+        default = cost.fn(Z, sigmoid(Z), T)
+        assert np.array_equal(default, cost.fn(Z, sigmoid(Z), T, None))
+        assert np.array_equal(default, cost.fn(Z, sigmoid(Z), T, Sigmoid))    # None is sigmoid
+        assert np.array_equal(default, cost.fn(Z, sigmoid(Z), T, output=Sigmoid))
