@@ -215,12 +215,16 @@ def one_hot(y, n=10, dtype=np.float64):
     """One-hot targets: label 3 becomes t = [0, 0, 0, 1, 0, 0, 0, 0, 0, 0].
 
     Inputs:
-    - y: an integer label, or integer labels (B,).
+    - y: an integer label, or integer labels (B,), each in 0 … n − 1.
     - n: number of classes.
     Returns:
     - t: (n,) for one label, (B, n) for labels (B,).
+    Raises:
+    - ValueError for a label outside 0 … n − 1 (numpy would take −1 as the last class).
     """
     y = np.asarray(y)
+    if y.size and (y.min() < 0 or y.max() >= n):
+        raise ValueError(f"labels must lie in 0 … {n - 1}; got {y.min()} … {y.max()}")
     t = np.zeros(y.shape + (n,), dtype=dtype)
     if y.ndim == 0:
         t[y] = 1.0

@@ -163,3 +163,12 @@ def test_every_cost_takes_output_the_same_way():
         assert np.array_equal(default, cost.fn(Z, sigmoid(Z), T, None))
         assert np.array_equal(default, cost.fn(Z, sigmoid(Z), T, Sigmoid))    # None is sigmoid
         assert np.array_equal(default, cost.fn(Z, sigmoid(Z), T, output=Sigmoid))
+
+
+def test_one_hot_refuses_labels_out_of_range():
+    assert one_hot(9).tolist() == [0] * 9 + [1]
+    np.testing.assert_array_equal(one_hot([0, 2], n=3), [[1, 0, 0], [0, 0, 1]])
+    assert one_hot(np.array([], dtype=int)).shape == (0, 10)
+    for bad, n in ((-1, 10), (10, 10), ([0, 3], 3), ([-2, 1], 3)):
+        with pytest.raises(ValueError, match=f"labels must lie in 0 … {n - 1}"):
+            one_hot(bad, n)
