@@ -17,7 +17,11 @@ def sigmoid(z):
 
     Written as ½(1 + tanh(z/2)), which is the same function but never
     overflows: the textbook form computes e^(−z), and for z = −1000 that is
-    inf (numpy warns "overflow encountered in exp").
+    inf (numpy warns "overflow encountered in exp"). In float64 the result is
+    right to about 1e-16 absolute, not relative: below z ≈ −37, where the true
+    σ(z) is under 1e-16, it rounds to exactly 0 (float32: about 6e-8 absolute).
+    That is harmless here: the costs that need ln σ(z) compute it from z
+    (np.logaddexp), never as log(sigmoid(z)).
 
     Inputs:
     - z: array of any shape.
@@ -193,11 +197,15 @@ class CrossEntropyCost:
 
     @staticmethod
     def delta(z, a, t, output):
-        """δ^L = a − t, for both output layers.
+        """δ^L = a − t, for both output layers, for two different reasons.
 
-        ∂C/∂a has a(1 − a) in its denominator (sigmoid) and the softmax
-        Jacobian has the matching factor, so the two cancel exactly. No σ'(z)
-        is left to shrink the gradient when an output saturates.
+        - sigmoid: ∂C/∂a_j = (a_j − t_j) / (a_j (1 − a_j)), and σ'(z_j) = a_j (1 − a_j):
+          the factor cancels, δ_j = a_j − t_j.
+        - softmax: ∂C/∂a_j = −t_j / a_j, and the softmax Jacobian (``Softmax.backward``)
+          turns it into δ_k = a_k (−t_k / a_k + Σ_j t_j) = a_k Σ_j t_j − t_k = a_k − t_k,
+          because the one-hot target sums to 1. No a(1 − a) factor is involved.
+
+        Either way no σ'(z) is left to shrink the gradient when an output saturates.
 
         Inputs:
         - z, a, t: (n,) or (B, n).
