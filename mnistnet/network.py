@@ -18,6 +18,8 @@ is one sample's δ, and (Wᵀδ)ᵀ = δᵀW. Python lists count from 0, so
 ``weights[0]`` is W^1 and ``activations[0]`` is the input x.
 """
 
+import copy
+
 import numpy as np
 
 from .functions import COSTS, OUTPUTS, one_hot, sigmoid, sigmoid_prime
@@ -283,9 +285,12 @@ class Network:
     # --- copying ---------------------------------------------------------------
 
     def copy(self):
-        """An independent copy (same sizes, cost, output, dtype and parameters)."""
-        new = object.__new__(Network)
-        new.__dict__.update(self.__dict__)
+        """An independent copy (same sizes, cost, output, dtype and parameters).
+
+        Of the same class: a subclass of Network stays that subclass. Its other
+        attributes are shared with the original, as ``copy.copy`` shares them.
+        """
+        new = copy.copy(self)
         new.weights = [W.copy() for W in self.weights]
         new.biases = [b.copy() for b in self.biases]
         return new

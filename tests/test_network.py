@@ -172,3 +172,14 @@ def test_one_hot_refuses_labels_out_of_range():
     for bad, n in ((-1, 10), (10, 10), ([0, 3], 3), ([-2, 1], 3)):
         with pytest.raises(ValueError, match=f"labels must lie in 0 … {n - 1}"):
             one_hot(bad, n)
+
+
+def test_copy_and_astype_keep_a_subclass():
+    class Recording(Network):
+        pass
+
+    net = Recording([20, 7, 10], seed=0)
+    for other in (net.copy(), net.astype(np.float32)):
+        assert type(other) is Recording and other.sizes == net.sizes
+        assert other.weights[0] is not net.weights[0]
+    np.testing.assert_array_equal(net.copy().weights[0], net.weights[0])
