@@ -95,7 +95,8 @@ class Network:
         - a: (n_out,) for one sample, (B, n_out) for a batch.
         """
         X, single = self._check_X(X)
-        return self._forward(X)[1][-1][0] if single else self._forward(X)[1][-1]
+        A = self._forward(X)[1][-1]
+        return A[0] if single else A
 
     def forward_all(self, X):
         """Every layer's weighted input and activation, as backprop needs them.
@@ -165,7 +166,8 @@ class Network:
         delta = self.cost_fn.delta(zs[-1], activations[-1], T, self.output_fn)   # (B, n_L)
         for l in range(L - 1, -1, -1):                  # l = L-1 … 0 is layer L … 1
             deltas[l] = delta
-            # Divide the small δ by B, not the (n_out, n_in) product: one big array less.
+            # δ is divided by B before the product: B·n_out divisions instead of
+            # n_out·n_in, fewer whenever B < n_in (the input layer: 784).
             nabla_w[l] = (delta / B).T @ activations[l]   # (n_out, B) @ (B, n_in) -> (n_out, n_in)
             nabla_b[l] = delta.sum(axis=0) / B          # (n_out,)
             if l > 0:
