@@ -187,6 +187,7 @@ def load_network(path):
             raise NetworkFileError(f"{path}: the archive is damaged ({e})") from None
 
     net = Network(sizes, cost=cost, output=output, init=init, seed=0, dtype=dtype)
-    net.weights = [params[f"W{l}"].copy() for l in range(1, L + 1)]
-    net.biases = [params[f"b{l}"].copy() for l in range(1, L + 1)]
+    # Each np.load read is a new, writable array: no copy needed to detach it from the file.
+    net.weights = [params[f"W{l}"] for l in range(1, L + 1)]
+    net.biases = [params[f"b{l}"] for l in range(1, L + 1)]
     return net
