@@ -41,3 +41,13 @@ def test_counts_below_one_are_refused_with_a_clear_message(option, value, capsys
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert f"argument {option}: " in err and "a whole number >= 1" in err
+
+
+def test_the_mnistnet_command_passes_bench_arguments_and_exit_codes_through(monkeypatch, capsys):
+    from mnistnet.__main__ import main
+    monkeypatch.setattr(bench, "main", lambda argv: 1 if argv == ["--seeds", "0"] else 0)
+    assert main(["bench", "--seeds", "0"]) == 1 and main(["bench"]) == 0
+    monkeypatch.undo()
+    with pytest.raises(SystemExit) as info:
+        main(["bench", "--epochs", "0"])
+    assert info.value.code == 2 and "argument --epochs" in capsys.readouterr().err
