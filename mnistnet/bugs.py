@@ -63,10 +63,12 @@ def missing_transpose(net, X, y):
 def sigma_prime_of_a(net, X, y):
     """Uses σ'(a) instead of σ'(z) in the hidden deltas.
 
-    σ'(z) = σ(z)(1 − σ(z)) is easy to confuse with a(1 − a); calling
-    ``sigmoid_prime`` on the activation computes σ(a)(1 − σ(a)) instead.
-    Symptom: hidden-layer gradients off by a varying factor (rel. error ≈ 0.5,
-    'wrong'); training still learns, only worse, so only a check catches it.
+    σ'(z) = σ(z)(1 − σ(z)) is the same number as a(1 − a), since a = σ(z): both
+    ``sigmoid_prime(z)`` and ``a * (1 - a)`` are right. The mistake is to call
+    ``sigmoid_prime`` on the activation, which computes σ(a)(1 − σ(a)), the
+    sigmoid applied twice. Symptom: hidden-layer gradients off by a factor that
+    varies from unit to unit (rel. error > 1e-2, 'wrong'; how large depends on
+    the network); training still learns, only worse, so only a check catches it.
     """
     X, T, _ = net._check_Xy(X, y)
     B, L = X.shape[0], net.num_layers
@@ -84,8 +86,9 @@ def sigma_prime_of_a(net, X, y):
 def missing_sigma_prime(net, X, y):
     """Forgets the ⊙ σ'(z) factor when sending the error back to a hidden layer.
 
-    Symptom: hidden-layer gradients too large by a factor of about 1/σ'(z) ≥ 4
-    (rel. error near 1, 'wrong'); the output layer's gradients are right.
+    Symptom: hidden-layer gradients too large, each unit's by its own factor
+    1/σ'(z) ≥ 4 (rel. error > 1e-2, 'wrong'; how large depends on the network);
+    the output layer's gradients are right.
     """
     X, T, _ = net._check_Xy(X, y)
     B, L = X.shape[0], net.num_layers
