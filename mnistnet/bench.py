@@ -210,7 +210,10 @@ def epoch_gflop(n, sizes):
 
 
 def format_table(rows, columns):
-    """rows: list of dicts; columns: list of (key, header, format). Returns the text table."""
+    """rows: list of dicts; columns: list of (key, header, format). Returns the text table.
+
+    Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
+    """
     cells = [[h for _, h, _ in columns]]
     for r in rows:
         cells.append([("" if r.get(k) is None else f.format(r[k])) for k, _, f in columns])

@@ -24,6 +24,8 @@ def correct_backprop(net, X, y):
     ∂C/∂b^l = mean of Δ^l over rows. Same result as ``net.backprop(X, y)``.
 
     Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
+
+    Not called in the notebooks: the reference each bug below is a copy of.
     """
     X, T, _ = net._check_Xy(X, y)
     B, L = X.shape[0], net.num_layers
@@ -46,6 +48,9 @@ def missing_transpose(net, X, y):
     non-square W it crashes ("matmul: Input operand 1 has a mismatch", the
     lucky case); when W^(l+1) is square (e.g. [20, 10, 10]) it runs and the
     hidden-layer gradients (W1, b1) are wrong while W2, b2 are right.
+
+    Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
+    Introduced in ``notebooks/04-gradient-check.ipynb``.
     """
     X, T, _ = net._check_Xy(X, y)
     B, L = X.shape[0], net.num_layers
@@ -69,6 +74,9 @@ def sigma_prime_of_a(net, X, y):
     sigmoid applied twice. Symptom: hidden-layer gradients off by a factor that
     varies from unit to unit (rel. error > 1e-2, 'wrong'; how large depends on
     the network); training still learns, only worse, so only a check catches it.
+
+    Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
+    Introduced in ``notebooks/04-gradient-check.ipynb``.
     """
     X, T, _ = net._check_Xy(X, y)
     B, L = X.shape[0], net.num_layers
@@ -89,6 +97,9 @@ def missing_sigma_prime(net, X, y):
     Symptom: hidden-layer gradients too large, each unit's by its own factor
     1/σ'(z) ≥ 4 (rel. error > 1e-2, 'wrong'; how large depends on the network);
     the output layer's gradients are right.
+
+    Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
+    Introduced in ``notebooks/04-gradient-check.ipynb``.
     """
     X, T, _ = net._check_Xy(X, y)
     B, L = X.shape[0], net.num_layers
@@ -108,6 +119,9 @@ def wrong_sign(net, X, y):
 
     Every gradient is exactly the negative of the true one (rel. error 1,
     'wrong'), so gradient descent climbs the cost: training makes it worse.
+
+    Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
+    Introduced in ``notebooks/04-gradient-check.ipynb``.
     """
     X, T, _ = net._check_Xy(X, y)
     B, L = X.shape[0], net.num_layers
@@ -129,6 +143,9 @@ def bias_wrong_axis(net, X, y):
     as 'wrong shape' (and b -= η ∂C/∂b then fails to broadcast or, worse,
     broadcasts); if B happens to equal n_out the shape fits and the values are
     simply wrong.
+
+    Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(B,), …].
+    Introduced in ``notebooks/04-gradient-check.ipynb``.
     """
     X, T, _ = net._check_Xy(X, y)
     B, L = X.shape[0], net.num_layers
@@ -149,6 +166,9 @@ def missing_mean(net, X, y):
     Symptom: every gradient B times too large (rel. error (B − 1)/(B + 1));
     invisible at B = 1. In training it acts as η·B, so results change with
     the batch size.
+
+    Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
+    Introduced in ``notebooks/04-gradient-check.ipynb``.
     """
     X, T, _ = net._check_Xy(X, y)
     L = net.num_layers
@@ -173,6 +193,9 @@ def updated_weights(net, X, y, learning_rate=3.0):
     wrong by an amount that grows with η (rel. error → 0 as η → 0).
 
     Inputs: X (B, n_in); y (B,); learning_rate: η used for the premature update.
+
+    Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
+    Introduced in ``notebooks/04-gradient-check.ipynb``.
     """
     X, T, _ = net._check_Xy(X, y)
     B, L = X.shape[0], net.num_layers

@@ -165,6 +165,8 @@ def load_mnist(data_dir=None, *, n_train=None, n_valid=None, n_test=None, flatte
       labels 0 … 9. N_train = 50 000 unless n_train is given.
     - (X_valid, y_valid): (N_valid, 784) and (N_valid,), N_valid = 10 000 by default.
     - (X_test, y_test): (N_test, 784) and (N_test,), N_test = 10 000 by default.
+
+    Introduced in ``notebooks/01-mnist-data.ipynb``.
     """
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
@@ -204,6 +206,8 @@ def load_data(data_dir=None):
     Returns ``(training_data, validation_data, test_data)`` where each is a tuple
     - images: float32 array of shape (N, 784), pixels k / 256 in [0, 0.99609375];
     - labels: int64 array of shape (N,), digits 0 … 9.
+
+    Introduced in ``notebooks/01-mnist-data.ipynb``.
     """
     return load_mnist(data_dir, flatten=True, dtype=np.float32)
 
@@ -251,6 +255,8 @@ def fetch(data_dir=None, *, progressbar=False):
     - source: a string naming the source that served.
 
     Raises MNISTNotFoundError, listing every source tried, when none works.
+
+    Introduced in ``notebooks/01-mnist-data.ipynb`` (as ``python -m mnistnet fetch``).
     """
     cache = cache_file()
     from_cache = f"cache {cache}"
@@ -456,6 +462,8 @@ def read_idx(path):
     - path: the file, a str or pathlib.Path.
 
     Returns a uint8 array: images of shape (N, rows, cols), or labels of shape (N,).
+
+    Not called in the notebooks; ``fetch`` reads the official files with it.
     """
     path = Path(path)
     try:
@@ -559,6 +567,8 @@ def read_pkl(path):
 
     Raises MNISTFormatError naming the file if it is corrupt, refers to
     anything but numpy arrays, or does not have that structure.
+
+    Not called in the notebooks (notebook 01 describes mnist.pkl.gz); ``fetch`` uses it.
     """
     path = Path(path)
     try:

@@ -1,7 +1,9 @@
 """Activations and costs, each with its derivative right beside it.
 
-Introduced in ``notebooks/02-forward-pass-shapes.ipynb`` (sigmoid, the cost)
-and ``notebooks/03-backprop-shapes.ipynb`` (their derivatives).
+Introduced over several notebooks: ``one_hot`` in ``notebooks/01-mnist-data.ipynb``,
+sigmoid and the quadratic cost in ``notebooks/02-forward-pass-shapes.ipynb``, their
+derivatives in ``notebooks/03-backprop-shapes.ipynb``, softmax and cross-entropy in
+``notebooks/07-going-further.ipynb``.
 
 Every function works elementwise or along the **last** axis, so the same code
 serves one sample ``(n,)`` and a batch of rows ``(B, n)``.
@@ -27,6 +29,8 @@ def sigmoid(z):
     - z: array of any shape.
     Returns:
     - a: array of the same shape and float dtype, values in [0, 1].
+
+    Introduced in ``notebooks/02-forward-pass-shapes.ipynb``.
     """
     z = np.asarray(z)
     return 0.5 * (1.0 + np.tanh(0.5 * z))
@@ -42,6 +46,8 @@ def sigmoid_prime(z):
     - z: array of any shape.
     Returns:
     - array of the same shape, values in [0, 0.25].
+
+    Introduced in ``notebooks/03-backprop-shapes.ipynb``.
     """
     s = sigmoid(z)
     return s * (1.0 - s)
@@ -57,6 +63,8 @@ def softmax(z):
     - z: (n,) or (B, n).
     Returns:
     - a: same shape; each row is positive and sums to 1.
+
+    Introduced in ``notebooks/07-going-further.ipynb``.
     """
     z = np.asarray(z)
     e = np.exp(z - z.max(axis=-1, keepdims=True))
@@ -75,7 +83,10 @@ def _logsumexp(z):
 
 
 class Sigmoid:
-    """Sigmoid output layer: a = σ(z), each output on its own in (0, 1)."""
+    """Sigmoid output layer: a = σ(z), each output on its own in (0, 1).
+
+    Introduced in ``notebooks/02-forward-pass-shapes.ipynb`` (the default output layer).
+    """
 
     name = "sigmoid"
 
@@ -100,7 +111,10 @@ class Sigmoid:
 
 
 class Softmax:
-    """Softmax output layer: a = softmax(z), outputs positive and summing to 1."""
+    """Softmax output layer: a = softmax(z), outputs positive and summing to 1.
+
+    Introduced in ``notebooks/07-going-further.ipynb``.
+    """
 
     name = "softmax"
 
@@ -132,7 +146,10 @@ OUTPUTS = {"sigmoid": Sigmoid, "softmax": Softmax}
 # layer, δ^L = ∂C/∂z^L (`delta`). Batch costs are the mean of `fn` over rows.
 
 class QuadraticCost:
-    """C = ½‖a − t‖² per sample, t the one-hot target."""
+    """C = ½‖a − t‖² per sample, t the one-hot target.
+
+    Introduced in ``notebooks/02-forward-pass-shapes.ipynb``.
+    """
 
     name = "quadratic"
 
@@ -174,6 +191,8 @@ class CrossEntropyCost:
 
     The logs are computed from z (ln σ(z) = −ln(1 + e^(−z))), so a saturated
     output gives a large finite cost, never log(0).
+
+    Introduced in ``notebooks/07-going-further.ipynb``.
     """
 
     name = "cross_entropy"
@@ -229,6 +248,8 @@ def one_hot(y, n=10, dtype=np.float64):
     - t: (n,) for one label, (B, n) for labels (B,).
     Raises:
     - ValueError for a label outside 0 … n − 1 (numpy would take −1 as the last class).
+
+    Introduced in ``notebooks/01-mnist-data.ipynb``.
     """
     y = np.asarray(y)
     if y.size and (y.min() < 0 or y.max() >= n):

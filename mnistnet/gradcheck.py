@@ -66,6 +66,11 @@ def rel_error(a, b):
 def verdict(error):
     """The CS231n-style verdict for one relative error: 'good', 'suspicious', 'probably wrong' or 'wrong'.
 
+    Inputs:
+    - error: a relative error, a float ≥ 0 (see ``rel_error``); the limits are THRESHOLDS.
+    Returns:
+    - the verdict, a str.
+
     Introduced in ``notebooks/04-gradient-check.ipynb``.
     """
     for limit, word in THRESHOLDS:
@@ -77,7 +82,12 @@ def verdict(error):
 def param_names(net):
     """['W1', 'b1', 'W2', 'b2', …], layers numbered from 1 as in the notebooks.
 
-    Introduced in ``notebooks/04-gradient-check.ipynb``.
+    Inputs:
+    - net: a Network (only its number of layers is used).
+    Returns:
+    - a list of 2 × net.num_layers names, in the order of the gradient check's rows.
+
+    Not called in the notebooks; it names the rows of ``check_gradients``' table (notebook 04).
     """
     return [f"{p}{l}" for l in range(1, net.num_layers + 1) for p in ("W", "b")]
 

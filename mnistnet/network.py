@@ -1,7 +1,9 @@
 """The network: forward pass and backpropagation, side by side.
 
-Introduced in ``notebooks/05-minibatch-vectorised.ipynb``, which derives the
-batched formulas below from the per-sample ones of notebook 03.
+``Network`` is first built in ``notebooks/02-forward-pass-shapes.ipynb`` (forward,
+cost, accuracy); ``notebooks/03-backprop-shapes.ipynb`` backpropagates one sample
+(``backprop_sample``), and ``notebooks/05-minibatch-vectorised.ipynb`` derives the
+batched formulas below from it.
 
 The whole math, for layers l = 1 … L (σ on hidden layers, the chosen output
 function on layer L), one sample on the left, a batch of B rows on the right::
@@ -43,6 +45,8 @@ class Network:
     Attributes:
     - weights: [W1 (n1, n0), W2 (n2, n1), …], stored (out, in).
     - biases:  [b1 (n1,), b2 (n2,), …].
+
+    Introduced in ``notebooks/02-forward-pass-shapes.ipynb``.
     """
 
     def __init__(self, sizes, cost="quadratic", output="sigmoid", init="normal",
@@ -93,6 +97,8 @@ class Network:
         - X: one sample (n_in,) or a batch of rows (B, n_in).
         Returns:
         - a: (n_out,) for one sample, (B, n_out) for a batch.
+
+        Introduced in ``notebooks/02-forward-pass-shapes.ipynb``.
         """
         X, single = self._check_X(X)
         A = self._forward(X)[1][-1]
@@ -106,6 +112,8 @@ class Network:
         Returns:
         - zs: [z1, …, zL], each (n_l,) for one sample or (B, n_l) for a batch.
         - activations: [x, a1, …, aL]; activations[0] is the input itself.
+
+        Introduced in ``notebooks/06-train-interactive.ipynb``.
         """
         X, single = self._check_X(X)
         zs, activations = self._forward(X)
@@ -136,6 +144,8 @@ class Network:
         Returns:
         - nabla_w: [∂C/∂W1 (n1, n0), …], the shapes of ``weights``, in their dtype.
         - nabla_b: [∂C/∂b1 (n1,), …], the shapes of ``biases``.
+
+        Introduced in ``notebooks/04-gradient-check.ipynb``.
         """
         X, T, _ = self._check_Xy(X, y)
         nabla_w, nabla_b, _ = self._backprop(X, T)
@@ -149,6 +159,8 @@ class Network:
         - y: its integer label, or labels (B,).
         Returns:
         - deltas: [δ1, …, δL], each (n_l,) for one sample or (B, n_l) for a batch.
+
+        Not called in the notebooks: the δ's of notebook 03, batched as in notebook 05.
         """
         X, T, single = self._check_Xy(X, y)
         deltas = self._backprop(X, T)[2]
@@ -190,6 +202,8 @@ class Network:
         - y: its integer label.
         Returns:
         - nabla_w: [(n1, n0), …]; nabla_b: [(n1,), …]: the gradient of this sample's cost.
+
+        Introduced in ``notebooks/03-backprop-shapes.ipynb``.
         """
         X, T, _ = self._check_Xy(x, y, one_sample=True)
         x, t = X[0], T[0]                                       # (n_in,), (n_out,)
@@ -220,6 +234,8 @@ class Network:
         - X: (B, n_in); y: integer labels (B,).
         Returns:
         - nabla_w, nabla_b: as ``backprop``.
+
+        Introduced in ``notebooks/04-gradient-check.ipynb``.
         """
         X, _, _ = self._check_Xy(X, y)
         y = np.asarray(y).reshape(-1)
@@ -242,6 +258,8 @@ class Network:
         - X: (n_in,) or (B, n_in); y: a label or labels (B,).
         Returns:
         - a Python float.
+
+        Introduced in ``notebooks/02-forward-pass-shapes.ipynb``.
         """
         X, T, _ = self._check_Xy(X, y)
         return self._mean_cost(X, T)
@@ -271,6 +289,8 @@ class Network:
         - X: (n_in,) or (B, n_in).
         Returns:
         - an int for one sample, or integer labels (B,).
+
+        Not called in the notebooks; ``accuracy`` (notebook 02) is built on it.
         """
         a = self.forward(X)
         return int(a.argmax()) if a.ndim == 1 else a.argmax(axis=1)
@@ -280,6 +300,8 @@ class Network:
 
         Inputs:
         - X: (B, n_in); y: integer labels (B,).
+
+        Introduced in ``notebooks/02-forward-pass-shapes.ipynb``.
         """
         X, _, _ = self._check_Xy(X, y)
         return float(np.mean(self.predict(X) == np.asarray(y).reshape(-1)))
@@ -291,6 +313,8 @@ class Network:
 
         Of the same class: a subclass of Network stays that subclass. Its other
         attributes are shared with the original, as ``copy.copy`` shares them.
+
+        Introduced in ``notebooks/04-gradient-check.ipynb``.
         """
         new = copy.copy(self)
         new.weights = [W.copy() for W in self.weights]
@@ -298,7 +322,10 @@ class Network:
         return new
 
     def astype(self, dtype):
-        """A copy whose parameters have the given dtype (e.g. np.float32 for training)."""
+        """A copy whose parameters have the given dtype (e.g. np.float32 for training).
+
+        Introduced in ``notebooks/04-gradient-check.ipynb``.
+        """
         new = self.copy()
         new.dtype = np.dtype(dtype)
         new.weights = [W.astype(new.dtype) for W in self.weights]

@@ -1,7 +1,7 @@
 """Pictures: digits, shape diagrams, confusion matrices, hidden units.
 
 - ``show_digits`` (notebook 01), ``show_weights`` (07), ``confusion_matrix`` /
-  ``plot_confusion``;
+  ``plot_confusion`` (shown by the Trainer of notebook 06);
 - shape diagrams (notebooks 02 and 03): ``shape_diagram`` draws any product of
   1-D and 2-D arrays as blocks sized by their dimensions, checking inner
   dimensions and broadcasting; ``draw_matvec`` (W @ x + b = z), ``draw_outer``
@@ -95,9 +95,12 @@ def confusion_matrix(y_true, y_pred, n=10):
     """Counts of (true, predicted) pairs.
 
     Inputs:
-    - y_true, y_pred: integer labels (N,).
+    - y_true, y_pred: integer labels (N,), each in 0 … n − 1.
+    - n: the number of classes.
     Returns:
     - M: (n, n) integers, M[i, j] = number of digits i predicted as j.
+
+    Not called in the notebooks; the Trainer of notebook 06 shows it after a run.
     """
     M = np.zeros((n, n), dtype=np.int64)
     np.add.at(M, (np.asarray(y_true), np.asarray(y_pred)), 1)
@@ -108,9 +111,13 @@ def plot_confusion(y_true, y_pred, n=10, ax=None):
     """The confusion matrix as a heat map, with the counts written in.
 
     Inputs:
-    - y_true, y_pred: integer labels (N,).
+    - y_true, y_pred: integer labels (N,), each in 0 … n − 1.
+    - n: the number of classes; the matrix is (n, n).
+    - ax: an Axes to draw into (default: a new pyplot figure).
     Returns:
     - the Figure.
+
+    Not called in the notebooks; the Trainer of notebook 06 shows it after a run.
     """
     M = confusion_matrix(y_true, y_pred, n)
     if ax is None:
@@ -246,8 +253,9 @@ def _break_mark(ax, x0, y0, w, h, horizontal):
 def shape_diagram(*terms, ax=None, title=None, break_at=100):
     """Draw an array expression as blocks sized by their dimensions.
 
-    Introduced in ``notebooks/02-forward-pass-shapes.ipynb``; ``draw_matvec``,
-    ``draw_outer`` and ``draw_batched`` are ready-made uses of it.
+    Introduced in ``notebooks/03-backprop-shapes.ipynb`` (notebook 02's ``draw_matvec``
+    draws through it); ``draw_matvec``, ``draw_outer`` and ``draw_batched`` are
+    ready-made uses of it.
 
     Each operand is a block: a 2-D array (r, c) is r tall and c wide; a 1-D array
     (n,) is a column one unit thick, or a row if asked. Sides grow like √n up to

@@ -1,6 +1,8 @@
 """Mini-batch stochastic gradient descent, vectorised over each mini-batch.
 
-Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
+``sgd`` and ``Diverged`` are first used in ``notebooks/04-gradient-check.ipynb``
+(training with planted backprop bugs); ``notebooks/05-minibatch-vectorised.ipynb``
+explains the vectorised mini-batch loop.
 
 One epoch shuffles the n training samples and walks through them in
 mini-batches of B rows. For each mini-batch (X_b (B, 784), one-hot T_b (B, 10))::
@@ -63,7 +65,7 @@ class Diverged(RuntimeError):
     Attributes:
     - history: the History up to the point where it was detected (``diverged=True``).
 
-    Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
+    Introduced in ``notebooks/04-gradient-check.ipynb``.
     """
 
     def __init__(self, message, history):
@@ -93,7 +95,7 @@ class History:
       why training ended early (callback, divergence); diverged: True if Diverged
       was raised; settings: the arguments of the run.
 
-    Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
+    Introduced in ``notebooks/04-gradient-check.ipynb``.
     """
 
     def __init__(self, **settings):
@@ -134,7 +136,7 @@ class Progress:
     - history: the History so far (its last entry is the last finished epoch).
     - net: the network being trained (its parameters are consistent: no update is in flight).
 
-    Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
+    Introduced in ``notebooks/07-going-further.ipynb``.
     """
 
     def __init__(self, net, history, epochs, batches_per_epoch):
@@ -249,7 +251,7 @@ def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
           |z| > 20, on every one of 500 training inputs, so they cannot learn.
       These are what a learning rate far too large does (η = 100 for [784, 30, 10]).
 
-    Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
+    Introduced in ``notebooks/04-gradient-check.ipynb``.
     """
     X, y, T = _check_data(net, training_data, "training_data")
     if validation_data is not None:

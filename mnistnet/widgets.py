@@ -105,6 +105,8 @@ def run_label(history, etas=None):
     - history: the run's train.History.
     - etas: the learning rates used, in order (default: η per epoch from the History;
       the Trainer passes every value the slider took during the run).
+
+    Introduced in ``notebooks/06-train-interactive.ipynb`` (the legends of its curves).
     """
     s = history.settings
     if etas is None:
@@ -139,6 +141,8 @@ def plot_curves(histories, labels=None, *, faded=(), epochs=None, title=None, st
     - the Figure. Non-finite costs (a diverged run) are left out; the cost
       axis is logarithmic so quadratic and cross-entropy costs both read well.
       The legend sits below the axes, where it cannot hide a point.
+
+    Introduced in ``notebooks/06-train-interactive.ipynb``.
     """
     if fig is None:
         fig = Figure(figsize=(8.6, 3.3))
@@ -213,6 +217,8 @@ def results_figure(X, y, predicted, n_show=12):
     - n_show: how many misclassified digits to show, at most 12 (the first ones).
     Returns:
     - the Figure.
+
+    Introduced in ``notebooks/06-train-interactive.ipynb`` (what the Trainer shows after a run).
     """
     y, predicted = np.asarray(y), np.asarray(predicted)
     fig = Figure(figsize=(8.6, 3.4))
@@ -261,6 +267,8 @@ class Trainer:
     While a run trains, numpy's BLAS is limited to ``train.BLAS_THREADS`` (1)
     thread for the whole process (``sgd``'s ``blas_threads``): the notebook's own
     cells run their matrix products single-threaded until the run ends.
+
+    Introduced in ``notebooks/06-train-interactive.ipynb``.
     """
 
     stop_timeout = 30.0
