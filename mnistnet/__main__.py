@@ -47,7 +47,8 @@ def main(argv=None):
     if argv[:1] == ["bench"]:  # every further argument belongs to the benchmark
         from .bench import main as bench_main  # imported only when asked for
 
-        return bench_main(argv[1:])          # 0, or 1 if an accuracy target was missed
+        code = bench_main(argv[1:])          # 0, or 1 if an accuracy target was missed
+        return code if isinstance(code, int) else 0     # a main that returns None succeeded
 
     parser = argparse.ArgumentParser(prog="mnistnet", description="mnistnet: backprop on MNIST, shape by shape.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
