@@ -613,11 +613,11 @@ def explain_exception(error, show_line=True):
         try:
             node = ast.parse(text, mode="eval").body
         except SyntaxError:
-            segment = None
-    if segment is None and is_shape_error:     # Python 3.10, or a statement over several lines
+            node = None
+    if node is None and is_shape_error:        # Python 3.10, or no usable position
         text = line
         node = _failing_node(line, frame, "broadcast" if "broadcast" in first else "product")
-        if node is not None:
+        if node is not None and segment is None:
             segment = _src(node, text)
     where = f"in `{line}`" if line else f"at line {tb.tb_lineno}"
     if not show_line:
