@@ -15,7 +15,8 @@ about eps·|C| / h in the quotient. In float64 (eps ≈ 2.2e-16) with h = 1e-5
 that is ≈ 1e-11, far below any real bug. In float32 (eps ≈ 1.2e-7) it is
 ≈ 1e-2: as big as the bugs we are looking for, so the check would be noise.
 
-Verdicts follow the CS231n notes (relative error of a smooth function):
+Verdicts use this project's own scale, derived from the CS231n notes and stricter
+than theirs (they call > 1e-2 "probably wrong"); our cost is smooth, so:
 
     rel. error ≤ 1e-7         good
     1e-7 … 1e-4               suspicious (fine only for costs with kinks; ours is smooth)
@@ -64,7 +65,7 @@ def rel_error(a, b):
 
 
 def verdict(error):
-    """The CS231n-style verdict for one relative error: 'good', 'suspicious', 'probably wrong' or 'wrong'.
+    """The verdict for one relative error (the scale in the module docstring): 'good', 'suspicious', 'probably wrong' or 'wrong'.
 
     Inputs:
     - error: a relative error, a float ≥ 0 (see ``rel_error``); the limits are THRESHOLDS.
