@@ -54,7 +54,8 @@ test-ui: setup-test data
 	$(PY) -m pytest tests/ui
 
 notebooks: setup-test data
-	cd notebooks && ../$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace *.ipynb
+	cd notebooks && ../$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.record_timing=False *.ipynb
 
 bench: setup data
 	$(PY) -m mnistnet.bench
