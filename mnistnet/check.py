@@ -1308,11 +1308,10 @@ def from_network_backprop(backprop, **network_kwargs):
     - fn(weights, biases, X, y): builds a Network with these weights [W1 (n1, n0), …]
       and biases [b1 (n1,), …] and calls backprop on it (a batch function).
     """
+    network_kwargs.setdefault("dtype", np.float64)   # Network's default
+
     def fn(weights, biases, X, y):
-        sizes = [weights[0].shape[1]] + [W.shape[0] for W in weights]
-        net = Network(sizes, seed=0, **network_kwargs)
-        net.weights, net.biases = list(weights), list(biases)
-        return backprop(net, X, y)
+        return backprop(Network.from_arrays(weights, biases, **network_kwargs), X, y)
 
     fn.__name__ = getattr(backprop, "__name__", "backprop")
     fn.__doc__ = getattr(backprop, "__doc__", None)

@@ -53,16 +53,8 @@ class Network:
                  seed=None, dtype=np.float64):
         if len(sizes) < 2 or any(int(n) != n or n < 1 for n in sizes):
             raise ValueError(f"sizes must list at least two positive layer sizes, got {sizes!r}")
-        if cost not in COSTS:
-            raise ValueError(f"cost must be one of {sorted(COSTS)}, got {cost!r}")
-        if output not in OUTPUTS:
-            raise ValueError(f"output must be one of {sorted(OUTPUTS)}, got {output!r}")
-        if init not in INITS:
-            raise ValueError(f"init must be one of {list(INITS)}, got {init!r}")
+        self._set_settings(cost, output, init, dtype)
         self.sizes = [int(n) for n in sizes]
-        self.cost_name, self.output_name, self.init = cost, output, init
-        self.cost_fn, self.output_fn = COSTS[cost], OUTPUTS[output]
-        self.dtype = np.dtype(dtype)
         rng = np.random.default_rng(seed)
         # Draw in float64, then cast: the same seed gives the same network in
         # either dtype (up to rounding).
@@ -78,6 +70,55 @@ class Network:
                 b = rng.standard_normal(n_out)
             self.weights.append(W.astype(self.dtype))
             self.biases.append(b.astype(self.dtype))
+
+    def _set_settings(self, cost, output, init, dtype):
+        """Check the cost, output and init names and store them with the dtype."""
+        for key, value, allowed in (("cost", cost, sorted(COSTS)),
+                                    ("output", output, sorted(OUTPUTS)),
+                                    ("init", init, list(INITS))):
+            if value not in allowed:
+                raise ValueError(f"unknown {key} {value!r}; expected one of {allowed}")
+        self.cost_name, self.output_name, self.init = cost, output, init
+        self.cost_fn, self.output_fn = COSTS[cost], OUTPUTS[output]
+        self.dtype = np.dtype(dtype)
+
+    @classmethod
+    def from_arrays(cls, weights, biases, *, cost="quadratic", output="sigmoid", init="normal",
+                    dtype=None):
+        """A network with the given parameters (no random draw), e.g. a loaded one.
+
+        Inputs:
+        - weights: [W1 (n1, n0), W2 (n2, n1), …], stored (out, in); sizes are read from them.
+        - biases:  [b1 (n1,), b2 (n2,), …].
+        - cost, output: as for Network; init: only recorded (how the weights were first drawn).
+        - dtype: the parameters' dtype; None keeps W1's. Arrays that already have it are
+          used as given, not copied.
+        Returns:
+        - a Network with sizes [n0, n1, …, nL].
+        Raises:
+        - ValueError for an unknown cost, output or init, or shapes that do not chain.
+        """
+        weights, biases = list(weights), list(biases)
+        if not weights or len(weights) != len(biases):
+            raise ValueError(f"need one bias vector per weight matrix and at least one layer; "
+                             f"got {len(weights)} weight matrices and {len(biases)} bias vectors")
+        net = cls.__new__(cls)
+        net._set_settings(cost, output, init, weights[0].dtype if dtype is None else dtype)
+        weights = [np.asarray(W, dtype=net.dtype) for W in weights]
+        biases = [np.asarray(b, dtype=net.dtype) for b in biases]
+        if weights[0].ndim != 2 or 0 in weights[0].shape:
+            raise ValueError(f"W1 has shape {weights[0].shape}; expected (n1, n0), stored (out, in)")
+        sizes = [weights[0].shape[1]]
+        for l, (W, b) in enumerate(zip(weights, biases), start=1):
+            if W.ndim != 2 or W.shape[1] != sizes[-1] or W.shape[0] < 1:
+                raise ValueError(f"W{l} has shape {W.shape}; expected (n{l}, {sizes[-1]}), "
+                                 f"stored (out, in)")
+            sizes.append(W.shape[0])
+            if b.shape != (W.shape[0],):
+                raise ValueError(f"b{l} has shape {b.shape}; expected ({W.shape[0]},), "
+                                 f"one bias per row of W{l}")
+        net.sizes, net.weights, net.biases = sizes, weights, biases
+        return net
 
     def __repr__(self):
         return (f"Network({self.sizes}, cost={self.cost_name!r}, output={self.output_name!r}, "

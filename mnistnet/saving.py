@@ -27,8 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ._files import atomic_savez
-from .functions import COSTS, OUTPUTS
-from .network import INITS, Network
+from .network import Network
 
 __all__ = ["save_network", "load_network", "NetworkFileError", "FORMAT_VERSION"]
 
@@ -139,12 +138,6 @@ def load_network(path):
                                        f"integers, got {sizes.tolist()}")
             sizes = [int(n) for n in sizes]
             cost, output, init = (_text(data, k, path) for k in ("cost", "output", "init"))
-            for key, value, allowed in (("cost", cost, sorted(COSTS)),
-                                        ("output", output, sorted(OUTPUTS)),
-                                        ("init", init, list(INITS))):
-                if value not in allowed:
-                    raise NetworkFileError(f"{path}: unknown {key} {value!r}; expected one of "
-                                           f"{allowed}")
             dtype_name = _text(data, "dtype", path)
             if dtype_name not in ("float64", "float32"):
                 raise NetworkFileError(f"{path}: dtype {dtype_name!r}; expected 'float64' or "
@@ -186,8 +179,10 @@ def load_network(path):
         except (zipfile.BadZipFile, OSError, EOFError) as e:
             raise NetworkFileError(f"{path}: the archive is damaged ({e})") from None
 
-    net = Network(sizes, cost=cost, output=output, init=init, seed=0, dtype=dtype)
     # Each np.load read is a new, writable array: no copy needed to detach it from the file.
-    net.weights = [params[f"W{l}"] for l in range(1, L + 1)]
-    net.biases = [params[f"b{l}"] for l in range(1, L + 1)]
-    return net
+    try:
+        return Network.from_arrays([params[f"W{l}"] for l in range(1, L + 1)],
+                                   [params[f"b{l}"] for l in range(1, L + 1)],
+                                   cost=cost, output=output, init=init, dtype=dtype)
+    except ValueError as e:       # an unknown cost, output or init
+        raise NetworkFileError(f"{path}: {e}") from None

@@ -183,3 +183,19 @@ def test_copy_and_astype_keep_a_subclass():
         assert type(other) is Recording and other.sizes == net.sizes
         assert other.weights[0] is not net.weights[0]
     np.testing.assert_array_equal(net.copy().weights[0], net.weights[0])
+
+
+def test_from_arrays_uses_the_given_parameters_and_checks_them():
+    ref = Network([5, 4, 3], cost="cross_entropy", output="softmax", init="scaled", seed=1)
+    net = Network.from_arrays(ref.weights, ref.biases, cost="cross_entropy", output="softmax",
+                              init="scaled")
+    assert net.sizes == [5, 4, 3] and net.dtype == np.float64 and repr(net) == repr(ref)
+    assert all(a is b for a, b in zip(net.weights + net.biases, ref.weights + ref.biases))
+    assert Network.from_arrays(ref.weights, ref.biases, dtype=np.float32).weights[0].dtype \
+        == np.float32
+    with pytest.raises(ValueError, match="unknown cost 'hinge'"):
+        Network.from_arrays(ref.weights, ref.biases, cost="hinge")
+    with pytest.raises(ValueError, match=r"W2 has shape \(4, 3\); expected \(n2, 4\)"):
+        Network.from_arrays([ref.weights[0], ref.weights[1].T], ref.biases)
+    with pytest.raises(ValueError, match=r"b1 has shape \(3,\); expected \(4,\)"):
+        Network.from_arrays(ref.weights, ref.biases[::-1])
