@@ -1211,6 +1211,7 @@ def _check_forward_on(fn, sizes, batched, seed):
         pairs = list(zip(expected + expected_a, list(zs) + list(acts)))
     else:
         pairs = [(("a2", ref["A2"]), res)]
+    variants = [(s, _family(W1, b1, W2, b2, X, y, **kw)) for kw, s in _FORWARD_VARIANTS]
     good = 0
     for (name, r_full), g in pairs:
         r = pick(r_full)
@@ -1248,19 +1249,12 @@ def _check_forward_on(fn, sizes, batched, seed):
                         report.add("wrong_array", [name], f"{name} holds {other}, not {name}.")
                         break
                 else:
-                    variants = []
-                    for kw, s in _FORWARD_VARIANTS:
-                        v = _family(W1, b1, W2, b2, X, y, **kw)
-                        key = {"z1": "Z1", "z2": "Z2", "a1": "A1", "a2": "A2"}.get(name)
-                        if key:
-                            variants.append(([s], pick(v[key])))
-                    matched = False
-                    for sentences, v in variants:
-                        if _same(g, v):
-                            report.add("forward_variant", [name], sentences[0])
-                            matched = True
-                            break
-                    if not matched:
+                    key = {"z1": "Z1", "z2": "Z2", "a1": "A1", "a2": "A2"}.get(name)
+                    sentence = next((s for s, v in variants if key and _same(g, pick(v[key]))),
+                                    None)
+                    if sentence is not None:
+                        report.add("forward_variant", [name], sentence)
+                    else:
                         report.add("values", [name],
                                    f"{name} has the right shape but wrong values (relative error "
                                    f"{e:.1e}); check z = W @ a_prev + b and a = σ(z), layer by "
