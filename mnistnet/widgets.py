@@ -556,12 +556,12 @@ class Trainer:
         finally:
             # Under the lock, so a Train click cannot start the next run between
             # `running = False` and the buttons (it would be left with Stop disabled).
+            # No other run can have started: Train starts one only once running is False.
             with self._lock:
-                if self._thread is threading.current_thread():
-                    self.history = history
-                    self._progress = None
-                    self.running = False
-                    self._buttons(False)
+                self.history = history
+                self._progress = None
+                self.running = False
+                self._buttons(False)
 
     def _finish(self, net, history, outcome, epochs):
         """Final plot, status and results of a run (in the training thread)."""
