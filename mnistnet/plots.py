@@ -21,7 +21,7 @@ def _grid(n, cols):
     return int(np.ceil(n / cols)), cols
 
 
-def show_digits(X, labels=None, predicted=None, cols=10, size=1.0, *, fig=None, axes=None):
+def show_digits(X, labels=None, predicted=None, cols=10, size=1.0, *, axes=None):
     """A grid of digit images with their labels.
 
     Introduced in ``notebooks/01-mnist-data.ipynb``.
@@ -32,10 +32,10 @@ def show_digits(X, labels=None, predicted=None, cols=10, size=1.0, *, fig=None, 
     - predicted: optional predicted labels (N,); a wrong prediction is shown in red
       as "pred / true".
     - cols: images per row; size: inches per image (of a new figure).
-    - fig: a Figure to draw the grid into instead of a new pyplot figure, e.g. a
-      ``matplotlib.figure.Figure`` made without pyplot (safe in a thread).
-    - axes: or the Axes to draw into, one image each in order, extra ones left
-      blank (the caller has laid them out, so no tight_layout is applied).
+    - axes: the Axes to draw into instead of a new pyplot figure, one image each in
+      order, extra ones left blank (the caller has laid them out, so no tight_layout
+      is applied); e.g. from a ``matplotlib.figure.Figure`` made without pyplot
+      (safe in a thread).
     Returns:
     - the Figure.
     """
@@ -43,11 +43,8 @@ def show_digits(X, labels=None, predicted=None, cols=10, size=1.0, *, fig=None, 
     layout = axes is None
     if axes is None:
         rows, cols = _grid(len(X), cols)
-        if fig is None:
-            fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size * 1.15),
-                                     squeeze=False)
-        else:
-            axes = fig.subplots(rows, cols, squeeze=False)
+        fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size * 1.15),
+                                 squeeze=False)
     axes = np.ravel(np.asarray(axes, dtype=object))
     fig = axes[0].figure
     for i, ax in enumerate(axes):

@@ -138,13 +138,10 @@ def test_existing_pictures_still_work():
     assert fig.axes[0].get_title() == "accuracy 75.00%"
 
 
-def test_show_digits_draws_into_a_given_figure_or_axes_without_pyplot():
+def test_show_digits_draws_into_given_axes_without_pyplot():
     from matplotlib.figure import Figure
     before = plt.get_fignums()
     X = np.random.default_rng(0).random((5, 784))
-    fig = Figure()
-    assert plots.show_digits(X, labels=[0, 1, 2, 3, 4], cols=3, fig=fig) is fig
-    assert len(fig.axes) == 6 and fig.axes[4].get_title() == "4"     # a 2 × 3 grid
     fig = Figure()
     axes = fig.subplots(2, 4)
     assert plots.show_digits(X, [0, 1, 2, 3, 4], [0, 7, 2, 3, 9], axes=axes) is fig
