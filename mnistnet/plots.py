@@ -21,6 +21,29 @@ def _grid(n, cols):
     return int(np.ceil(n / cols)), cols
 
 
+def _image_grid(images, draw_one, cols, size, *, height=1.0, axes=None):
+    """Lay images out in a grid of Axes and call draw_one(ax, i) for each image i.
+
+    A new pyplot figure of ``cols`` images per row, ``size`` inches wide and
+    ``size * height`` high each, tidied by tight_layout; or the given ``axes``,
+    used in order (the caller laid them out), extra ones left blank. Returns the Figure.
+    """
+    layout = axes is None
+    if axes is None:
+        rows, cols = _grid(len(images), cols)
+        _, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size * height),
+                               squeeze=False)
+    axes = np.ravel(np.asarray(axes, dtype=object))
+    fig = axes[0].figure
+    for i, ax in enumerate(axes):
+        ax.axis("off")
+        if i < len(images):
+            draw_one(ax, i)
+    if layout:
+        fig.tight_layout(pad=0.2)
+    return fig
+
+
 def show_digits(X, labels=None, predicted=None, cols=10, size=1.0, *, axes=None):
     """A grid of digit images with their labels.
 
@@ -40,17 +63,8 @@ def show_digits(X, labels=None, predicted=None, cols=10, size=1.0, *, axes=None)
     - the Figure.
     """
     X = np.asarray(X).reshape(len(X), 28, 28)
-    layout = axes is None
-    if axes is None:
-        rows, cols = _grid(len(X), cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size * 1.15),
-                                 squeeze=False)
-    axes = np.ravel(np.asarray(axes, dtype=object))
-    fig = axes[0].figure
-    for i, ax in enumerate(axes):
-        ax.axis("off")
-        if i >= len(X):
-            continue
+
+    def draw(ax, i):
         ax.imshow(X[i], cmap="gray_r", vmin=0, vmax=1)
         if predicted is not None and labels is not None:
             wrong = predicted[i] != labels[i]
@@ -58,9 +72,8 @@ def show_digits(X, labels=None, predicted=None, cols=10, size=1.0, *, axes=None)
                          color="red" if wrong else "black", fontsize=9)
         elif labels is not None:
             ax.set_title(str(labels[i]), fontsize=9)
-    if layout:
-        fig.tight_layout(pad=0.2)
-    return fig
+
+    return _image_grid(X, draw, cols, size, height=1.15, axes=axes)
 
 
 def show_weights(W, cols=10, size=1.0):
@@ -76,16 +89,13 @@ def show_weights(W, cols=10, size=1.0):
     - the Figure.
     """
     W = np.asarray(W)
-    rows, cols = _grid(len(W), cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < len(W):
-            w = W[i].reshape(28, 28)
-            m = np.abs(w).max() or 1.0
-            ax.imshow(w, cmap="RdBu_r", vmin=-m, vmax=m)
-    fig.tight_layout(pad=0.2)
-    return fig
+
+    def draw(ax, i):
+        w = W[i].reshape(28, 28)
+        m = np.abs(w).max() or 1.0
+        ax.imshow(w, cmap="RdBu_r", vmin=-m, vmax=m)
+
+    return _image_grid(W, draw, cols, size)
 
 
 def confusion_matrix(y_true, y_pred, n=10):
