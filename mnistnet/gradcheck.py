@@ -129,6 +129,11 @@ def numerical_gradient(net, X, y, *, h=1e-5, num_checks=None, seed=None):
     """
     net = _as_float64(net, "numerical_gradient")
     X, T, _ = net._check_Xy(X, y)
+    return _numerical_gradient(net, X, T, h=h, num_checks=num_checks, seed=seed)
+
+
+def _numerical_gradient(net, X, T, *, h, num_checks, seed):
+    """numerical_gradient on inputs already checked: float64 net, X (B, n_in), one-hot T (B, n_out)."""
     rng = np.random.default_rng(seed)
     grads = []
     for p in [q for W, b in zip(net.weights, net.biases) for q in (W, b)]:
@@ -261,7 +266,7 @@ def check_gradients(net, X, y, backprop=None, *, h=1e-5, num_checks=None, seed=N
     if net.dtype != np.float64:
         note = f"(checked a float64 copy of a {net.dtype.name} network)"
     net = _as_float64(net, "check_gradients")
-    X64, _, _ = net._check_Xy(X, y)                     # shape errors surface here, clearly
+    X64, T, _ = net._check_Xy(X, y)                     # shape errors surface here, clearly
     if backprop is None:
         backprop = type(net).backprop
     # The analytic gradient first: a backprop that raises or returns the wrong
@@ -270,7 +275,8 @@ def check_gradients(net, X, y, backprop=None, *, h=1e-5, num_checks=None, seed=N
     if len(nabla_w) != net.num_layers or len(nabla_b) != net.num_layers:
         raise ValueError(f"backprop returned {len(nabla_w)} weight and {len(nabla_b)} bias "
                          f"gradients; the network has {net.num_layers} layers")
-    numerical_w, numerical_b = numerical_gradient(net, X64, y, h=h, num_checks=num_checks, seed=seed)
+    numerical_w, numerical_b = _numerical_gradient(net, X64, T, h=h, num_checks=num_checks,
+                                                   seed=seed)
     names = param_names(net)
     shapes = [p.shape for W, b in zip(net.weights, net.biases) for p in (W, b)]
     analytic = [np.asarray(g) for pair in zip(nabla_w, nabla_b) for g in pair]
