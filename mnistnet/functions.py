@@ -238,6 +238,14 @@ class CrossEntropyCost:
 COSTS = {"quadratic": QuadraticCost, "cross_entropy": CrossEntropyCost}
 
 
+def _check_labels(y, n):
+    """y as an array, after checking its labels lie in 0 … n − 1 (ValueError if not)."""
+    y = np.asarray(y)
+    if y.size and (y.min() < 0 or y.max() >= n):
+        raise ValueError(f"labels must lie in 0 … {n - 1}; got {y.min()} … {y.max()}")
+    return y
+
+
 def one_hot(y, n=10, dtype=np.float64):
     """One-hot targets: label 3 becomes t = [0, 0, 0, 1, 0, 0, 0, 0, 0, 0].
 
@@ -251,9 +259,7 @@ def one_hot(y, n=10, dtype=np.float64):
 
     Introduced in ``notebooks/01-mnist-data.ipynb``.
     """
-    y = np.asarray(y)
-    if y.size and (y.min() < 0 or y.max() >= n):
-        raise ValueError(f"labels must lie in 0 … {n - 1}; got {y.min()} … {y.max()}")
+    y = _check_labels(y, n)
     t = np.zeros(y.shape + (n,), dtype=dtype)
     if y.ndim == 0:
         t[y] = 1.0

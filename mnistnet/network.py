@@ -24,7 +24,7 @@ import copy
 
 import numpy as np
 
-from .functions import COSTS, OUTPUTS, one_hot, sigmoid, sigmoid_prime
+from .functions import COSTS, OUTPUTS, _check_labels, one_hot, sigmoid, sigmoid_prime
 
 INITS = ("normal", "scaled", "uniform")
 
@@ -278,7 +278,7 @@ class Network:
 
         Introduced in ``notebooks/04-gradient-check.ipynb``.
         """
-        X, _, _ = self._check_Xy(X, y)
+        X, _, _ = self._check_Xy(X, y, targets=False)
         y = np.asarray(y).reshape(-1)
         nabla_w = [np.zeros_like(W) for W in self.weights]
         nabla_b = [np.zeros_like(b) for b in self.biases]
@@ -344,7 +344,7 @@ class Network:
 
         Introduced in ``notebooks/02-forward-pass-shapes.ipynb``.
         """
-        X, _, _ = self._check_Xy(X, y)
+        X, _, _ = self._check_Xy(X, y, targets=False)
         return float(np.mean(self.predict(X) == np.asarray(y).reshape(-1)))
 
     # --- copying ---------------------------------------------------------------
@@ -403,8 +403,11 @@ class Network:
         raise ValueError(f"X has shape {X.shape}; expected ({n_in},) for one sample "
                          f"or (B, {n_in}) for a batch of B samples in rows.{hint}")
 
-    def _check_Xy(self, X, y, one_sample=False, batch_only=False):
-        """Return (X (B, n_in), one-hot T (B, n_out), whether it was one sample)."""
+    def _check_Xy(self, X, y, one_sample=False, batch_only=False, targets=True):
+        """Return (X (B, n_in), one-hot T (B, n_out), whether it was one sample).
+
+        With targets=False the labels are checked all the same, but T is None (not built).
+        """
         X, single = self._check_X(X, one_sample, batch_only)
         y = np.asarray(y)
         n_out = self.sizes[-1]
@@ -418,4 +421,7 @@ class Network:
             what = "a single integer label" if single else f"integer labels of shape ({X.shape[0]},)"
             raise ValueError(f"y has shape {y.shape}; expected {what}, one per sample in X")
         y = y.reshape(-1)
+        if not targets:
+            _check_labels(y, n_out)
+            return X, None, single
         return X, one_hot(y, n_out, self.dtype), single  # one_hot checks the label range

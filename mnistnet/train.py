@@ -156,15 +156,18 @@ class Progress:
                 f"{self.batches_per_epoch}, η={self.learning_rate}, {self.seconds:.1f} s)")
 
 
-def _check_data(net, data, name):
-    """Return (X (N, n_in) in net's dtype, integer labels y (N,), one-hot T (N, n_out))."""
+def _check_data(net, data, name, targets=True):
+    """Return (X (N, n_in) in net's dtype, integer labels y (N,), one-hot T (N, n_out)).
+
+    With targets=False the labels are checked all the same, but T is None (not built).
+    """
     try:
         X, y = data
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a pair (X, y): X of shape (N, {net.sizes[0]}), "
                          f"y integer labels of shape (N,)") from None
     try:
-        X, T, _ = net._check_Xy(X, y, batch_only=True)
+        X, T, _ = net._check_Xy(X, y, batch_only=True, targets=targets)
     except ValueError as e:
         raise ValueError(f"{name}: {e}") from None
     if X.shape[0] == 0:
@@ -255,7 +258,7 @@ def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
     """
     X, y, T = _check_data(net, training_data, "training_data")
     if validation_data is not None:
-        validation_data = _check_data(net, validation_data, "validation_data")[:2]
+        validation_data = _check_data(net, validation_data, "validation_data", targets=False)[:2]
     epochs, batch_size = int(epochs), int(batch_size)
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"need epochs >= 0 and batch_size >= 1, got {epochs} and {batch_size}")
