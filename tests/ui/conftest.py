@@ -6,7 +6,8 @@ a random token, in its own process group, with every Jupyter/IPython folder
 neither reads nor changes the user's setup. It is shut down at the end of the
 session, also when a test fails.
 
-Chromium is Debian's (/usr/bin/chromium, or $MNISTNET_CHROMIUM): Playwright
+Chromium is Debian's ($MNISTNET_CHROMIUM, else `chromium` on the PATH as .ci/run
+finds it, else /usr/bin/chromium): Playwright
 cannot download its own browsers on this machine.
 """
 
@@ -27,7 +28,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = os.environ.get("MNISTNET_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("MNISTNET_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # Lab plugins that pop up toasts or fetch from the internet; none is needed here.
