@@ -12,10 +12,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Where conda-forge names a package differently from PyPI.
-CONDA_TO_PYPI = {}
-
-
 def _name(requirement):
     """'ipywidgets>=8,<9' -> 'ipywidgets' (names compared case- and -/_-insensitively)."""
     name = re.split(r"[\s<>=!~\[;]", requirement.strip(), maxsplit=1)[0]
@@ -42,8 +38,7 @@ def _environment():
         if isinstance(dep, dict):
             pip += dep.get("pip", [])
         else:
-            name = _name(dep)
-            conda[CONDA_TO_PYPI.get(name, name)] = _spec(dep)
+            conda[_name(dep)] = _spec(dep)
     return env, conda, pip
 
 
