@@ -131,12 +131,16 @@ def plot_confusion(y_true, y_pred, n=10, ax=None):
         _, ax = plt.subplots(figsize=(4.2, 4.2))
     off = M.astype(float)
     np.fill_diagonal(off, np.nan)          # colour the mistakes, not the (large) diagonal
-    ax.imshow(off, cmap="Reds")
+    image = ax.imshow(off, cmap="Reds")
     for i in range(n):
         for j in range(n):
-            if M[i, j]:
-                ax.text(j, i, M[i, j], ha="center", va="center", fontsize=7,
-                        color="black" if i != j else "tab:green")
+            if not M[i, j]:
+                continue
+            if i == j:
+                color = "tab:green"
+            else:                          # white on the darkest reds, black elsewhere
+                color = "white" if image.norm(off[i, j]) > 0.6 else "black"
+            ax.text(j, i, M[i, j], ha="center", va="center", fontsize=7, color=color)
     ax.set(xticks=range(n), yticks=range(n), xlabel="predicted", ylabel="true",
            title=f"accuracy {np.trace(M) / max(M.sum(), 1):.2%}")
     return ax.figure

@@ -138,6 +138,17 @@ def test_existing_pictures_still_work():
     assert fig.axes[0].get_title() == "accuracy 75.00%"
 
 
+def test_confusion_counts_stay_readable_on_dark_cells():
+    # 3 → 5 is the most common mistake (darkest red): its count is written in white;
+    # a rare mistake (pale) in black; the diagonal, left uncoloured, in green.
+    y_true = [3] * 40 + [5] * 3 + [0] * 10
+    y_pred = [5] * 30 + [3] * 10 + [3] * 3 + [0] * 10
+    fig = plots.plot_confusion(y_true, y_pred)
+    colours = {t.get_text(): t.get_color() for t in fig.axes[0].texts}
+    assert colours == {"30": "white", "3": "black", "10": "tab:green"}
+    plt.close(fig)
+
+
 def test_show_digits_draws_into_given_axes_without_pyplot():
     from matplotlib.figure import Figure
     before = plt.get_fignums()
