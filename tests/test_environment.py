@@ -8,6 +8,7 @@ try:
 except ModuleNotFoundError:      # Python 3.10
     import tomli as tomllib
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,3 +65,22 @@ def test_same_python_and_package_installed_with_pip():
     _, conda, pip = _environment()
     assert conda["python"] == project["requires-python"]
     assert pip == ["-e ."], "environment.yml installs the package itself with pip"
+
+
+def _minimums_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("minimums", ROOT / ".ci" / "minimums.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_make_test_min_pins_every_runtime_dependency_to_its_lower_bound():
+    minimums = _minimums_module().minimums
+    assert minimums(["numpy>=1.24", "ipywidgets>=8,<9", "jupyterlab >= 4"]) == [
+        "numpy==1.24.*", "ipywidgets==8.0.*", "jupyterlab==4.0.*"]
+    project, _ = _pyproject()
+    pins = minimums(project["dependencies"])
+    assert [_name(p) for p in pins] == [_name(r) for r in project["dependencies"]]
+    with pytest.raises(SystemExit, match="no '>=' lower bound"):
+        minimums(["numpy"])
