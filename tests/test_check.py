@@ -863,8 +863,8 @@ def test_bracketed_file_names_with_source_are_the_learners_code():
 @pytest.fixture
 def python_310(monkeypatch):
     """Python 3.10 has no co_positions: the failing expression must be found from the line."""
-    from mnistnet import check
-    monkeypatch.setattr(check, "_positions", lambda code: None)
+    from mnistnet import explain
+    monkeypatch.setattr(explain, "_positions", lambda code: None)
 
 
 def test_without_positions_products_and_broadcasts_are_still_explained(python_310):

@@ -1,0 +1,317 @@
+"""Explain an exception raised in a learner's code: which expression, which shapes, what fix.
+
+Introduced in ``notebooks/08-check-your-backprop.ipynb``; the checkers of
+``mnistnet.check`` use it when the function they check raises.
+
+numpy's own message for a shape error names shapes but not the expressions
+they belong to: "matmul: Input operand 1 has a mismatch in its core dimension
+0 … (size 10 is different from 30)". ``explain_exception`` walks the traceback
+to the deepest frame of the learner's code, finds the failing sub-expression
+(from the instruction's column positions on Python ≥ 3.11, by re-evaluating
+the candidate products on the line on 3.10), evaluates its operands in that
+frame, and writes one or two sentences: the operands, their shapes, and a
+rearrangement that works, e.g. ``W2.T @ delta2`` for ``W2 @ delta2``.
+"""
+
+import ast
+import linecache
+import re
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["explain_exception"]
+
+
+def _user_frame(tb):
+    """The deepest frame of the traceback in the learner's code.
+
+    Skipped: frames inside numpy, this module or the checkers (check.py, which
+    calls the learner's function), and generated frames without
+    source, whose file name is in angle brackets, such as the
+    ``<__array_function__ internals>`` wrapper that numpy < 1.25 runs np.dot,
+    np.outer, … through. A bracketed name with source in linecache (IPython's
+    ``<ipython-input-…>`` cells) is the learner's code and is kept.
+    """
+    np_dir = str(Path(np.__file__).parent)
+    ours = {str(Path(__file__).resolve()), str(Path(__file__).resolve().with_name("check.py"))}
+    chosen = None
+    while tb is not None:
+        fname = tb.tb_frame.f_code.co_filename
+        generated = fname.startswith("<") and not linecache.getline(fname, tb.tb_lineno)
+        if not generated and not fname.startswith(np_dir) and str(Path(fname).resolve()) not in ours:
+            chosen = tb
+        tb = tb.tb_next
+    return chosen
+
+
+def _positions(code):
+    """(line, end line, column, end column) of each instruction of a code object, or None.
+
+    Python 3.11 and later know them (``co_positions``); on 3.10 the failing
+    sub-expression is found from the line instead (``_failing_node``).
+    """
+    get = getattr(code, "co_positions", None)
+    return list(get()) if get is not None else None
+
+
+def _segment(tb):
+    """(whole source line, failing sub-expression or None) of a traceback entry."""
+    frame, lineno = tb.tb_frame, tb.tb_lineno
+    line = linecache.getline(frame.f_code.co_filename, lineno, frame.f_globals).rstrip("\n")
+    segment = None
+    try:
+        positions = _positions(frame.f_code)
+        if positions is not None:
+            start, end, col, end_col = positions[tb.tb_lasti // 2]
+            if start == end == lineno and col is not None and end_col is not None:
+                segment = line.encode()[col:end_col].decode()
+    except (IndexError, TypeError, ValueError, UnicodeDecodeError):
+        pass
+    return line.strip(), segment
+
+
+def _safe_eval(node, frame):
+    """Evaluate a name, .attribute or [subscript] chain in the frame; None if not simple."""
+    if isinstance(node, ast.Name):
+        for scope in (frame.f_locals, frame.f_globals, frame.f_builtins):
+            if node.id in scope:
+                return scope[node.id]
+        return None
+    if isinstance(node, ast.Attribute):
+        obj = _safe_eval(node.value, frame)
+        if obj is None or (isinstance(obj, np.ndarray) and node.attr != "T"):
+            return None
+        return getattr(obj, node.attr, None)
+    if isinstance(node, ast.Subscript):
+        obj = _safe_eval(node.value, frame)
+        idx = node.slice
+        if isinstance(idx, ast.Constant):
+            key = idx.value
+        elif isinstance(idx, ast.UnaryOp) and isinstance(idx.op, ast.USub) and \
+                isinstance(idx.operand, ast.Constant):
+            key = -idx.operand.value
+        elif isinstance(idx, ast.Name):
+            key = _safe_eval(idx, frame)
+        else:
+            return None
+        try:
+            return obj[key]
+        except Exception:                       # noqa: BLE001
+            return None
+    if isinstance(node, ast.Call):
+        func = _safe_eval(node.func, frame) if isinstance(node.func, (ast.Name, ast.Attribute)) \
+            else None
+        module = getattr(func, "__module__", "") or ""
+        pure = module.startswith("numpy") or module.startswith("mnistnet.functions")
+        if pure and not node.keywords:
+            args = [_safe_eval(a, frame) for a in node.args]
+            if all(a is not None for a in args):
+                try:
+                    return func(*args)
+                except Exception:               # noqa: BLE001
+                    return None
+    return None
+
+
+def _shape(value):
+    return tuple(np.shape(value)) if value is not None else None
+
+
+def _src(node, text):
+    return ast.get_source_segment(text, node) or "?"
+
+
+def _transposed(src):
+    """Source text of the transpose of an operand: W2 -> W2.T, W2.T -> W2."""
+    if src.endswith(".T"):
+        return src[:-2]
+    return f"{src}.T" if re.fullmatch(r"[\w.\[\]]+", src) else f"({src}).T"
+
+
+def _result_first(l, r):
+    try:
+        return np.shape(np.zeros(l) @ np.zeros(r))[0]
+    except (ValueError, IndexError):
+        return None
+
+
+def _matmul_advice(a_src, b_src, sa, sb, fmt="{} @ {}"):
+    """Which rearrangement of A @ B works, best first, as a sentence ("" if none).
+
+    fmt writes the product the way the learner did: "{} @ {}" or "np.dot({}, {})".
+    """
+    if sa is None or sb is None or not sa or not sb:
+        return ""
+    options = [(fmt.format(_transposed(a_src), b_src), sa[::-1], sb),
+               (fmt.format(a_src, _transposed(b_src)), sa, sb[::-1]),
+               (fmt.format(b_src, a_src), sb, sa),
+               (fmt.format(b_src, _transposed(a_src)), sb, sa[::-1])]
+    if len(sa) == 2 and len(sb) == 2:
+        # Samples in rows: prefer the arrangement whose result keeps the batch first.
+        batch = sa[0] if sa[0] not in sb else sb[0] if sb[0] not in sa else None
+        options.sort(key=lambda o: _result_first(o[1], o[2]) != batch)
+    for text, l, r in options:
+        if len(l) == 1 and len(r) == 1:
+            continue                      # a dot product of two vectors is never what was meant
+        try:
+            shape = np.shape(np.zeros(l) @ np.zeros(r))
+        except ValueError:
+            continue
+        advice = f" `{text}` works and gives shape {shape}"
+        if len(sa) + len(sb) == 3:
+            advice += (". Weights are stored (out, in): W @ a_prev goes forward (in → out), "
+                       "Wᵀ @ δ goes backward (out → in), as in δ1 = (W2ᵀ δ2) ⊙ σ'(z1).")
+        elif len(sa) == 2 and len(sb) == 2:
+            advice += (". With samples in rows every product keeps the batch first: A_prev @ W.T "
+                       "forward, Δ @ W backward.")
+        else:
+            advice += "."
+        return advice
+    if len(sa) == 1 and len(sb) == 1:
+        return (f" Two vectors: if you meant the weight gradient, that is an outer product, "
+                f"np.outer({a_src}, {b_src}), shape ({sa[0]}, {sb[0]}).")
+    return ""
+
+
+def _product_operands(node, text):
+    """(A, B, how it is written) for ``A @ B``, ``np.dot(A, B)``, ``np.matmul(A, B)`` or
+    ``A.dot(B)``; None for any other node."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+        return node.left, node.right, "{} @ {}"
+    if isinstance(node, ast.Call) and len(node.args) == 2 and \
+            _src(node.func, text).split(".")[-1] in ("dot", "matmul"):
+        return node.args[0], node.args[1], _src(node.func, text) + "({}, {})"
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+            node.func.attr == "dot" and len(node.args) == 1:
+        return node.func.value, node.args[0], "{}.dot({})"
+    return None
+
+
+_ELEMENTWISE = (ast.Mult, ast.Add, ast.Sub, ast.Div)
+
+
+def _failing_node(line, frame, what):
+    """The sub-expression of ``line`` that raised a shape error, found without 3.11 positions.
+
+    what: "product" (a @, np.dot or np.matmul) or "broadcast" (an elementwise
+    +, -, *, /). Each such sub-expression whose operands can be evaluated in the
+    frame is tried on arrays of their shapes; the first that fails is the one.
+    If none can be evaluated, the first (innermost, leftmost) of its kind is
+    taken. None if the line has no such sub-expression.
+    """
+    try:
+        tree = ast.parse(line)
+    except SyntaxError:
+        return None
+    candidates = []
+    for n in ast.walk(tree):
+        if what == "product":
+            operands = _product_operands(n, line)
+        elif isinstance(n, ast.BinOp) and isinstance(n.op, _ELEMENTWISE):
+            operands = (n.left, n.right)
+        else:
+            operands = None
+        if operands is not None:
+            candidates.append((n, operands[0], operands[1]))
+    # Python evaluates inner expressions first, and left to right.
+    candidates.sort(key=lambda c: (-_depth(tree, c[0]), c[0].col_offset))
+    unknown = None
+    for n, a, b in candidates:
+        sa, sb = _shape(_safe_eval(a, frame)), _shape(_safe_eval(b, frame))
+        if sa is None or sb is None:
+            unknown = unknown or n
+            continue
+        try:
+            if what == "product":
+                np.zeros(sa) @ np.zeros(sb)
+            else:
+                np.broadcast_shapes(sa, sb)
+        except ValueError:
+            return n
+    return unknown
+
+
+def _depth(tree, node):
+    """How deep node lies in tree (the root is 0)."""
+    todo = [(tree, 0)]
+    while todo:
+        n, d = todo.pop()
+        if n is node:
+            return d
+        todo.extend((child, d + 1) for child in ast.iter_child_nodes(n))
+    return 0
+
+
+def explain_exception(error, show_line=True):
+    """Explain an exception raised inside a learner's function in plain words.
+
+    Introduced in ``notebooks/08-check-your-backprop.ipynb``. It finds the line of
+    the learner's code that failed and, for numpy shape errors (matrix products
+    and elementwise operations), names the operands, their shapes, and a
+    rearrangement that works (e.g. ``W2.T @ delta2`` for ``W2 @ delta2``).
+
+    Inputs:
+    - error: the exception, with its ``__traceback__``.
+    - show_line: quote the whole source line that failed (False: only the expression).
+    Returns:
+    - a string of one or two sentences, starting with the exception's type and the
+      line, e.g. "ValueError in `delta1 = (W2 @ delta2) * …`: `W2 @ delta2` multiplies …".
+    """
+    kind = type(error).__name__
+    first = str(error).splitlines()[0] if str(error) else ""
+    tb = _user_frame(error.__traceback__)
+    if tb is None:
+        return f"{kind}: {first}"
+    line, segment = _segment(tb)
+    frame = tb.tb_frame
+    is_shape_error = isinstance(error, ValueError) and (
+        "mismatch in its core dimension" in first or "not aligned" in first
+        or "could not be broadcast" in first)
+    node = None
+    if segment is not None:                    # Python ≥ 3.11: the failing expression itself
+        text = segment.strip()
+        try:
+            node = ast.parse(text, mode="eval").body
+        except SyntaxError:
+            node = None
+    if node is None and is_shape_error:        # Python 3.10, or no usable position
+        text = line
+        node = _failing_node(line, frame, "broadcast" if "broadcast" in first else "product")
+        if node is not None and segment is None:
+            segment = _src(node, text)
+    where = f"in `{line}`" if line else f"at line {tb.tb_lineno}"
+    if not show_line:
+        where = f"in `{segment}`" if segment else ""
+    head = f"{kind} {where}: {first}.".replace(" :", ":")
+    if node is None or not is_shape_error:
+        return head
+
+    # A @ B or np.dot(A, B) / np.matmul(A, B)
+    a, b, fmt = _product_operands(node, text) or (None, None, None)
+    if a is not None:
+        a_src, b_src = _src(a, text), _src(b, text)
+        sa, sb = _shape(_safe_eval(a, frame)), _shape(_safe_eval(b, frame))
+        if sa is not None and sb is not None:
+            k_a = sa[-1] if sa else None
+            k_b = sb[0] if len(sb) == 1 else (sb[-2] if len(sb) >= 2 else None)
+            msg = (f"{kind}{' ' + where if show_line else ''}: `{fmt.format(a_src, b_src)}` multiplies {a_src} "
+                   f"of shape {sa} by {b_src} of shape {sb}; a matrix product needs the inner "
+                   f"sizes to agree ({k_a} ≠ {k_b}).")
+            return msg + _matmul_advice(a_src, b_src, sa, sb, fmt)
+        return head
+
+    # Elementwise: A * B, A + B, A - B, A / B
+    if isinstance(node, ast.BinOp) and "broadcast" in first:
+        shapes = re.findall(r"\(([\d, ]*)\)", first.split("shapes", 1)[-1])
+        op = {ast.Mult: "*", ast.Add: "+", ast.Sub: "-", ast.Div: "/"}.get(type(node.op), "?")
+        if len(shapes) >= 2:
+            sl, sr = f"({shapes[0]})", f"({shapes[1]})"
+            msg = (f"{kind}{' ' + where if show_line else ''}: `{_src(node, text)}` combines shape {sl} "
+                   f"with shape {sr} elementwise, which needs matching sizes.")
+            if op == "*":
+                msg += (" If you meant a matrix product use @ (with the transpose that makes "
+                        "the inner sizes agree); if you meant a weight gradient, it is an outer "
+                        "product: np.outer(δ, a_prev).")
+            return msg
+    return head
