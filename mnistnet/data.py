@@ -57,7 +57,6 @@ import hashlib
 import logging
 import os
 import pickle
-import shutil
 import struct
 import subprocess
 import sys
