@@ -315,14 +315,18 @@ def run_accuracy(data, args):
         mine = [r for r in rows if r["name"] == name]
         final = np.mean([r["test"] for r in mine])
         chosen = np.mean([r["test_at_best_val"] for r in mine])
+        last_val = np.mean([r["last_val"] for r in mine])
+        spread = (f"sd {100 * np.std([r['test'] for r in mine], ddof=1):.2f}, "
+                  if len(mine) > 1 else "")
         above = sum(r["test"] >= cfg["target"] for r in mine)
         verdict = ("not judged (fewer than 30 epochs)" if epochs < 30 else
                    "met" if final >= cfg["target"] else "MISSED")
         met &= verdict != "MISSED"
         print(f"  {name}: mean test accuracy over {len(mine)} seed(s) {100 * final:.2f}% "
-              f"(min {100 * min(r['test'] for r in mine):.2f}%, max "
+              f"({spread}min {100 * min(r['test'] for r in mine):.2f}%, max "
               f"{100 * max(r['test'] for r in mine):.2f}%; {above}/{len(mine)} seeds ≥ target), "
-              f"test@val {100 * chosen:.2f}%; target {100 * cfg['target']:.1f}%: {verdict}")
+              f"test@val {100 * chosen:.2f}%, final validation {100 * last_val:.2f}%; "
+              f"target {100 * cfg['target']:.1f}%: {verdict}")
     print(f"load average after: {load_average()}")
     return met
 
