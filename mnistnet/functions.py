@@ -239,8 +239,11 @@ COSTS = {"quadratic": QuadraticCost, "cross_entropy": CrossEntropyCost}
 
 
 def _check_labels(y, n):
-    """y as an array, after checking its labels lie in 0 … n − 1 (ValueError if not)."""
+    """y as an array, after checking its labels are integers in 0 … n − 1 (ValueError if not)."""
     y = np.asarray(y)
+    if y.size and y.dtype.kind not in "iu":
+        raise ValueError(f"labels must be integers, got dtype {y.dtype.name} (first label "
+                         f"{y.reshape(-1)[0]!r}); convert them with y.astype(int)")
     if y.size and (y.min() < 0 or y.max() >= n):
         raise ValueError(f"labels must lie in 0 … {n - 1}; got {y.min()} … {y.max()}")
     return y
@@ -252,10 +255,12 @@ def one_hot(y, n=10, dtype=np.float64):
     Inputs:
     - y: an integer label, or integer labels (B,), each in 0 … n − 1.
     - n: number of classes.
+    - dtype: the dtype of t (float64; pass the network's dtype to match it).
     Returns:
     - t: (n,) for one label, (B, n) for labels (B,).
     Raises:
-    - ValueError for a label outside 0 … n − 1 (numpy would take −1 as the last class).
+    - ValueError for a label outside 0 … n − 1 (numpy would take −1 as the last class)
+      or labels that are not integers (3.0 is refused: labels are integer arrays).
 
     Introduced in ``notebooks/01-mnist-data.ipynb``.
     """

@@ -78,6 +78,10 @@ class Network:
                                     ("init", init, list(INITS))):
             if value not in allowed:
                 raise ValueError(f"unknown {key} {value!r}; expected one of {allowed}")
+        if np.dtype(dtype).kind != "f":
+            raise ValueError(f"dtype must be a floating-point type such as np.float64 or "
+                             f"np.float32, got {np.dtype(dtype).name}: whole-number weights "
+                             f"(and inputs cast to them) would lose every fraction")
         self.cost_name, self.output_name, self.init = cost, output, init
         self.cost_fn, self.output_fn = COSTS[cost], OUTPUTS[output]
         self.dtype = np.dtype(dtype)
@@ -91,19 +95,28 @@ class Network:
         - weights: [W1 (n1, n0), W2 (n2, n1), …], stored (out, in); sizes are read from them.
         - biases:  [b1 (n1,), b2 (n2,), …].
         - cost, output: as for Network; init: only recorded (how the weights were first drawn).
-        - dtype: the parameters' dtype; None keeps W1's. Arrays that already have it are
+        - dtype: the parameters' dtype, a floating-point one; None keeps W1's (float64
+          when W1 is a nested list or holds integers). Arrays that already have it are
           used as given, not copied.
         Returns:
         - a Network with sizes [n0, n1, …, nL].
         Raises:
-        - ValueError for an unknown cost, output or init, or shapes that do not chain.
+        - ValueError for an unknown cost, output or init, a dtype that is not floating
+          point, or shapes that do not chain.
+
+        Used by ``load_network`` (``notebooks/07-going-further.ipynb``) and by
+        ``check.from_network_backprop`` (``notebooks/09-bug-zoo.ipynb``).
         """
         weights, biases = list(weights), list(biases)
         if not weights or len(weights) != len(biases):
             raise ValueError(f"need one bias vector per weight matrix and at least one layer; "
                              f"got {len(weights)} weight matrices and {len(biases)} bias vectors")
+        if dtype is None:
+            dtype = np.asarray(weights[0]).dtype
+            if dtype.kind != "f":
+                dtype = np.float64
         net = cls.__new__(cls)
-        net._set_settings(cost, output, init, weights[0].dtype if dtype is None else dtype)
+        net._set_settings(cost, output, init, dtype)
         weights = [np.asarray(W, dtype=net.dtype) for W in weights]
         biases = [np.asarray(b, dtype=net.dtype) for b in biases]
         if weights[0].ndim != 2 or 0 in weights[0].shape:
@@ -353,11 +366,13 @@ class Network:
         """An independent copy (same sizes, cost, output, dtype and parameters).
 
         Of the same class: a subclass of Network stays that subclass. Its other
-        attributes are shared with the original, as ``copy.copy`` shares them.
+        attributes (a subclass's own) are shared with the original, as ``copy.copy``
+        shares them.
 
         Introduced in ``notebooks/04-gradient-check.ipynb``.
         """
         new = copy.copy(self)
+        new.sizes = list(self.sizes)
         new.weights = [W.copy() for W in self.weights]
         new.biases = [b.copy() for b in self.biases]
         return new

@@ -172,6 +172,10 @@ def test_one_hot_refuses_labels_out_of_range():
     for bad, n in ((-1, 10), (10, 10), ([0, 3], 3), ([-2, 1], 3)):
         with pytest.raises(ValueError, match=f"labels must lie in 0 … {n - 1}"):
             one_hot(bad, n)
+    for bad in (3.0, [1.0, 2.0], np.array([0.5])):     # an IndexError deep in numpy, before
+        with pytest.raises(ValueError, match="labels must be integers, got dtype float64"):
+            one_hot(bad)
+    assert one_hot(np.uint8(3), dtype=np.float32).dtype == np.float32
 
 
 def test_copy_and_astype_keep_a_subclass():
@@ -199,3 +203,23 @@ def test_from_arrays_uses_the_given_parameters_and_checks_them():
         Network.from_arrays([ref.weights[0], ref.weights[1].T], ref.biases)
     with pytest.raises(ValueError, match=r"b1 has shape \(3,\); expected \(4,\)"):
         Network.from_arrays(ref.weights, ref.biases[::-1])
+
+
+def test_whole_number_dtypes_are_refused_and_lists_are_accepted():
+    # An int64 network would truncate every weight (and every pixel in [0, 1)) to 0.
+    for bad in (np.int64, np.int32, bool):
+        with pytest.raises(ValueError, match="dtype must be a floating-point type"):
+            Network([3, 2], dtype=bad)
+    with pytest.raises(ValueError, match="got int64"):
+        Network.from_arrays([np.array([[1, 2]])], [np.array([0])], dtype=np.int64)
+    # Integer or nested-list parameters without a dtype: a float64 network.
+    net = Network.from_arrays([[[1, 2]]], [[0]])
+    assert net.dtype == np.float64 and net.sizes == [2, 1]
+    assert net.forward(np.array([0.5, 0.5]))[0] == pytest.approx(1 / (1 + np.exp(-1.5)))
+
+
+def test_copy_shares_nothing_that_training_changes():
+    net = Network([4, 3, 2], seed=0)
+    twin = net.copy()
+    assert twin.sizes == net.sizes and twin.sizes is not net.sizes
+    assert all(a is not b for a, b in zip(twin.weights + twin.biases, net.weights + net.biases))
