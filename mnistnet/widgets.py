@@ -206,7 +206,7 @@ def plot_curves(histories, labels=None, *, faded=(), epochs=None, title=None, st
     return fig
 
 
-def results_figure(X, y, predicted, n_show=12):
+def results_figure(X, y, predicted, n_show=12, name="test"):
     """Misclassified digits (predicted / true, in red) beside the confusion matrix.
 
     Drawn without pyplot (safe in the training thread) into axes laid out here:
@@ -215,6 +215,7 @@ def results_figure(X, y, predicted, n_show=12):
     Inputs:
     - X: test images (N, 784); y: true labels (N,); predicted: predicted labels (N,).
     - n_show: how many misclassified digits to show, at most 12 (the first ones).
+    - name: what the images are, for the caption ("test", or "validation").
     Returns:
     - the Figure.
 
@@ -228,7 +229,7 @@ def results_figure(X, y, predicted, n_show=12):
     grid = outer[0].subgridspec(2, cols, hspace=0.45, wspace=0.1)
     axes = [fig.add_subplot(grid[i // cols, i % cols]) for i in range(2 * cols)]
     plots.show_digits(X[wrong], y[wrong], predicted[wrong], axes=axes)
-    fig.text(0.03, 0.95, f"misclassified test digits (predicted / true): "
+    fig.text(0.03, 0.95, f"misclassified {name} digits (predicted / true): "
              f"{int(np.sum(predicted != y))} of {len(y)}", fontsize=9, va="top")
     plots.plot_confusion(y, predicted, ax=fig.add_subplot(outer[1]))
     fig.subplots_adjust(left=0.02, right=0.98, top=0.86, bottom=0.13)
@@ -281,6 +282,7 @@ class Trainer:
         self._X, self._y = X, np.asarray(y)
         self._valid = (X_valid, np.asarray(y_valid))
         self._test = (rest[0][0], np.asarray(rest[0][1])) if rest else self._valid
+        self._test_name = "test" if rest else "validation"      # what the last report is on
         self.seed = seed
         self.draw = draw
         self._lock = threading.RLock()
@@ -323,7 +325,8 @@ class Trainer:
         self.stop_button = widgets.Button(description="Stop", button_style="warning", icon="stop",
                                           disabled=True, tooltip="stop after the current mini-batch")
         self.reset_button = widgets.Button(description="Reset", icon="undo",
-                                           tooltip="stop, clear the curves, new random weights")
+                                           tooltip="stop, clear the curves, back to the seeded "
+                                                   "initial weights")
         for b in (self.train_button, self.stop_button, self.reset_button):
             b.layout = widgets.Layout(width="96px")
         self.progress_bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description="progress",
@@ -456,10 +459,10 @@ class Trainer:
         self.progress_bar.value = 0.0
         self.results.layout.display = "none"
         self._set_note("")
-        n = s["train_size"]
-        self._set_status(f"training {self._arch(s['hidden'])} on {n:,} images: "
+        n = f"{s['train_size']:,}".replace(",", " ")              # 50 000
+        self._set_status(f"training {self._arch(s['hidden'])} on {n} images: "
                          f"{s['epochs']} epochs, batch size {s['batch_size']}, "
-                         f"η = {s['learning_rate']:.3g}…".replace(",", " "))
+                         f"η = {s['learning_rate']:.3g}…")
         self._thread.start()
 
     def _on_stop(self, _button=None):
@@ -498,8 +501,8 @@ class Trainer:
         self.results.layout.display = "none"
         self.results.value = b""
         self._show_empty_plot()
-        self._set_status(f"reset: network {self._arch()}, new random weights (seed {self.seed}); "
-                         f"earlier curves cleared.")
+        self._set_status(f"reset: network {self._arch()}, its seeded initial weights "
+                         f"(seed {self.seed}); earlier curves cleared.")
         self._set_note("")
 
     # --- the training thread ---------------------------------------------------------
@@ -588,7 +591,8 @@ class Trainer:
         predicted = net.predict(X_test)
         test_acc = float(np.mean(predicted == y_test))
         if self.draw:
-            self.results.value = _png(results_figure(X_test, y_test, predicted))
+            self.results.value = _png(results_figure(X_test, y_test, predicted,
+                                                     name=self._test_name))
             self.results.layout.display = ""
         if outcome == "done":
             prefix = "done: "
@@ -598,7 +602,7 @@ class Trainer:
         if outcome == "done":
             self.progress_bar.value = 1.0
         self._set_status(_epoch_text(history, epochs, prefix) +
-                         f" · test accuracy {100 * test_acc:.2f} %")
+                         f" · {self._test_name} accuracy {100 * test_acc:.2f} %")
         self._set_note("")
 
     # --- for code and tests ----------------------------------------------------------

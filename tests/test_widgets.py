@@ -315,3 +315,22 @@ def test_close_closes_the_widgets_even_if_the_run_has_not_stopped(trainer):
     release.set()
     history = trainer.wait(timeout=30)                     # it ended by itself, at once
     assert history.stopped and not trainer.running
+
+
+def test_status_texts_say_what_the_report_is_on(data):
+    # With a test pair: "test accuracy"; without one the validation pair stands in,
+    # and the texts say so instead of calling it a test.
+    train, valid, test = data
+    for pair, name in (((train, valid, test)), "test"), (((train, valid)), "validation"):
+        t = Trainer(pair, seed=0, epochs=1, draw=False)
+        seen = []
+        t.status.observe(lambda change: seen.append(change["new"]), "value")
+        t.train_button.click()
+        t.wait(timeout=60)
+        assert "training 784-30-10 on 2 000 images: 1 epochs, batch size 10, η = 3…" in seen[0]
+        assert t.status_text.endswith(f" · {name} accuracy "
+                                      f"{100 * t.net.accuracy(*pair[-1]):.2f} %"), t.status_text
+        t.reset_button.click()
+        assert "its seeded initial weights (seed 0)" in t.status_text
+    fig = results_figure(test[0], test[1], test[1][::-1].copy(), name="validation")
+    assert fig.texts[0].get_text().startswith("misclassified validation digits")
