@@ -17,6 +17,8 @@ def fetch_command(data_dir=None):
 
     Prints the source, the cache file and the shapes ``load_mnist()`` returns.
     Returns the exit code: 0 on success, 1 (with the error on stderr) on failure.
+
+    Run by ``make lab`` and ``make test``; notebook 01 says where its data came from.
     """
     from . import data
 
@@ -41,7 +43,7 @@ def main(argv=None):
     """Entry point of ``python -m mnistnet`` and of the ``mnistnet`` script.
 
     Inputs: argv, the list of arguments (default: sys.argv[1:]).
-    Returns the exit code.
+    Returns the exit code. The command line only; not called in the notebooks.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:  # every further argument belongs to the benchmark

@@ -77,7 +77,7 @@ def reference_epoch(net, X, y, batch_size, learning_rate, seed=None):
     Returns:
     - (wall seconds, CPU seconds) taken.
 
-    Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
+    Not called in the notebooks; ``speed_table`` times it against ``train.sgd``.
     """
     rng = np.random.default_rng(seed)
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -109,7 +109,7 @@ def time_epoch(X, y, *, method="vectorised", sizes=(784, 30, 10), batch_size=10,
     - seconds (a float; a (wall, cpu) pair for "both"): the mini-batch updates
       only, not the evaluation; the run with the least wall time is reported.
 
-    Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
+    Not called in the notebooks; ``speed_table`` calls it for each row.
     """
     if clock not in ("wall", "cpu", "both"):
         raise ValueError(f"clock must be 'wall', 'cpu' or 'both', got {clock!r}")
@@ -141,7 +141,7 @@ def epoch_memory(X, y, *, sizes=(784, 30, 10), batch_size=10, dtype=np.float32):
     Inputs: X (n, n_in), y (n,); sizes, batch_size, dtype as ``time_epoch``.
     Returns: bytes (an int).
 
-    Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
+    Not called in the notebooks; ``python -m mnistnet.bench --speed`` prints it.
     """
     net = Network(list(sizes), seed=0, dtype=dtype)
     tracemalloc.start()
@@ -203,7 +203,7 @@ def epoch_gflop(n, sizes):
 
     Inputs: n images; sizes, e.g. [784, 30, 10]. Returns: a float.
 
-    Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
+    Not called in the notebooks; ``python -m mnistnet.bench --speed`` prints it.
     """
     macs = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
     return 2 * n * (2 * sum(macs) + sum(macs[1:])) / 1e9
@@ -240,7 +240,8 @@ def accuracy_run(name, data, seed, epochs=None, dtype=np.float32, verbose=False)
     - a dict: name, seed, epochs, test (after the last epoch), test_at_best_val,
       best_val, best_epoch, last_val, s_per_epoch, target.
 
-    Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
+    Not called in the notebooks (30 epochs are too long for a cell);
+    ``python -m mnistnet.bench --accuracy`` runs it for each seed.
     """
     cfg = dict(ACCURACY_RUNS[name])
     epochs = cfg["epochs"] if epochs is None else epochs
@@ -265,6 +266,14 @@ def accuracy_run(name, data, seed, epochs=None, dtype=np.float32, verbose=False)
 
 
 def run_speed(data, args):
+    """Print the speed table, the FLOP count and the peak memory (``--speed``).
+
+    Inputs:
+    - data: ``load_mnist()``'s ((X, y), validation, test), X (50 000, 784) float32.
+    - args: the parsed command line (uses quick, threads, repeat).
+
+    The command line only; not called in the notebooks.
+    """
     (X, y), _, _ = data
     if args.quick:
         X, y = X[:10_000], y[:10_000]
@@ -294,6 +303,16 @@ def run_speed(data, args):
 
 
 def run_accuracy(data, args):
+    """Train both ACCURACY_RUNS for every seed, print the table and the verdicts (``--accuracy``).
+
+    Inputs:
+    - data: ``load_mnist()``'s ((X, y), (X_val, y_val), (X_test, y_test)), X (n, 784).
+    - args: the parsed command line (uses quick, epochs, seeds, verbose).
+    Returns:
+    - True unless a 30-epoch run's mean test accuracy over the seeds missed its target.
+
+    The command line only; not called in the notebooks.
+    """
     epochs = 3 if args.quick else args.epochs
     print(f"\n== Accuracy: {epochs} epochs, batch 10, float32, seeds {args.seeds} "
           f"(load average {load_average()})")
@@ -348,7 +367,7 @@ def main(argv=None):
     Returns the exit code: 0, or 1 if the mean test accuracy of a 30-epoch
     accuracy benchmark over the seeds missed its target.
 
-    Introduced in ``notebooks/05-minibatch-vectorised.ipynb``.
+    The command line (``make bench``); not called in the notebooks.
     """
     parser = argparse.ArgumentParser(prog="python -m mnistnet.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--speed", action="store_true", help="time one epoch (vectorised and per-sample)")

@@ -21,7 +21,8 @@ def correct_backprop(net, X, y):
     """The correct batch backprop, written out for comparison with the bugs below.
 
     δ^L = cost.delta; δ^l = (Δ^(l+1) W^(l+1)) ⊙ σ'(Z^l); ∂C/∂W^l = Δ^lᵀ A^(l−1) / B;
-    ∂C/∂b^l = mean of Δ^l over rows. Same result as ``net.backprop(X, y)``.
+    ∂C/∂b^l = mean of Δ^l over rows. The same gradients as ``net.backprop(X, y)``, up to
+    rounding (≈ 1e-17: there the 1/B is applied to Δ before the product).
 
     Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
 
@@ -193,8 +194,8 @@ def updated_weights(net, X, y, learning_rate=3.0):
     wrong by an amount that grows with η (rel. error → 0 as η → 0).
 
     Inputs: X (B, n_in); y (B,); learning_rate: η used for the premature update.
+    Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
 
-    Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
     Introduced in ``notebooks/04-gradient-check.ipynb``.
     """
     X, T, _ = net._check_Xy(X, y)
@@ -205,8 +206,8 @@ def updated_weights(net, X, y, learning_rate=3.0):
     for l in range(L - 1, -1, -1):
         nabla_w[l] = delta.T @ activations[l] / B
         nabla_b[l] = delta.sum(axis=0) / B
-        W_new = net.weights[l] - learning_rate * nabla_w[l]                     # BUG: update first
         if l > 0:
+            W_new = net.weights[l] - learning_rate * nabla_w[l]                 # BUG: update first
             delta = (delta @ W_new) * sigmoid_prime(zs[l - 1])                   # … then use it
     return nabla_w, nabla_b
 

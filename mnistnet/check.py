@@ -44,6 +44,9 @@ of ``W2 @ delta2``) into an explanation with the shapes and the fix
 The report: ``report.ok`` is True when everything matches; ``print(report)``
 shows a table (one row per array: shape, relative errors) and one sentence per
 problem; ``report.findings`` lists them (``.kind``, ``.arrays``, ``.message``).
+Its rows name the gradients as the notebooks write them, dW1 = nabla_w[0] =
+∂C/∂W1, db1 = nabla_b[0], …; ``gradcheck``'s table names the same arrays after
+the parameters, W1, b1, ….
 """
 
 import copy
@@ -758,7 +761,8 @@ def check_backprop(fn, *, batched=None, seed=0):
       and nabla_b = [db1 (30,), db2 (10,)], the gradient of C = ½‖a − t‖².
       Or the batch form: X (B, 784), y (B,) -> the gradient of the mean cost.
     - batched: None (detect, see the module docstring), True or False.
-    - seed: chooses the random networks and inputs (the same seed, the same check).
+    - seed: an int; chooses the random networks and inputs (the same seed, the same
+      check). The second network is drawn with seed + 1.
     Returns:
     - a CheckReport: ``.ok``, ``print(report)`` for the table and the hints.
 
@@ -857,7 +861,7 @@ def check_deltas(fn, *, batched=None, seed=0):
       X (B, 784), y (B,) -> [Delta1 (B, 30), Delta2 (B, 10)], one row per sample,
       not divided by B.
     - batched: None (detect), True or False.
-    - seed: chooses the random networks and inputs.
+    - seed: an int; chooses the random networks and inputs (as for check_backprop).
     Returns:
     - a CheckReport (``.ok``; print it for the hints).
 
@@ -976,7 +980,7 @@ def check_forward(fn, *, batched=None, seed=0):
       [x, a1, a2] (or [a1, a2]); or the batch form X (B, 784) -> A2 (B, 10)
       (or the lists with one row per sample).
     - batched: None (detect), True or False.
-    - seed: chooses the random networks and inputs.
+    - seed: an int; chooses the random networks and inputs (as for check_backprop).
     Returns:
     - a CheckReport (``.ok``; print it for the hints).
 
@@ -999,12 +1003,13 @@ def from_network_backprop(backprop, **network_kwargs):
 
     Inputs:
     - backprop: a function (net, X (B, n0), y (B,)) -> (nabla_w, nabla_b).
-    - network_kwargs: passed to Network (e.g. cost="quadratic", the default).
+    - network_kwargs: passed to ``Network.from_arrays``: cost, output, init, dtype
+      (defaults: cost="quadratic", output="sigmoid", dtype float64).
     Returns:
     - fn(weights, biases, X, y): builds a Network with these weights [W1 (n1, n0), …]
       and biases [b1 (n1,), …] and calls backprop on it (a batch function).
     """
-    network_kwargs.setdefault("dtype", np.float64)   # Network's default
+    network_kwargs.setdefault("dtype", np.float64)   # gradients are checked in float64
 
     def fn(weights, biases, X, y):
         return backprop(Network.from_arrays(weights, biases, **network_kwargs), X, y)

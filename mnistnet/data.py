@@ -114,11 +114,17 @@ HOW_TO_PROVIDE = (
 
 
 class MNISTFormatError(ValueError):
-    """A data file is there but is not valid MNIST (corrupt, truncated, wrong format)."""
+    """A data file is there but is not valid MNIST (corrupt, truncated, wrong format).
+
+    The message names the file. Not raised in the notebooks (their data is good).
+    """
 
 
 class MNISTNotFoundError(RuntimeError):
-    """No source could provide MNIST. The message lists every source tried."""
+    """No source could provide MNIST. The message lists every source tried.
+
+    And how to supply the files by hand. Not raised in the notebooks.
+    """
 
     def __init__(self, tried):
         self.tried = list(tried)  # (source, why it failed) pairs
@@ -162,8 +168,10 @@ def load_mnist(data_dir=None, *, n_train=None, n_valid=None, n_test=None, flatte
     - (X_train, y_train): X_train of shape (N_train, 784), or (N_train, 28, 28)
       if flatten=False, values in [0, 1); y_train of shape (N_train,), int64
       labels 0 … 9. N_train = 50 000 unless n_train is given.
-    - (X_valid, y_valid): (N_valid, 784) and (N_valid,), N_valid = 10 000 by default.
-    - (X_test, y_test): (N_test, 784) and (N_test,), N_test = 10 000 by default.
+    - (X_valid, y_valid): (N_valid, 784) or (N_valid, 28, 28), and (N_valid,);
+      N_valid = 10 000 by default.
+    - (X_test, y_test): (N_test, 784) or (N_test, 28, 28), and (N_test,);
+      N_test = 10 000 by default.
 
     Introduced in ``notebooks/01-mnist-data.ipynb``.
     """
@@ -219,7 +227,8 @@ def load_data(data_dir=None):
 def cache_dir():
     """The folder of the cache: $MNISTNET_CACHE_DIR, else pooch's per-user cache.
 
-    Returns a pathlib.Path (which may not exist yet).
+    Returns a pathlib.Path (which may not exist yet). Printed by
+    ``python -m mnistnet fetch``; not called in the notebooks.
     """
     if os.environ.get(CACHE_DIR_ENV):
         return Path(os.environ[CACHE_DIR_ENV])
@@ -229,7 +238,10 @@ def cache_dir():
 
 
 def cache_file():
-    """The cache file, ``mnist.npz`` in ``cache_dir()``, as a pathlib.Path."""
+    """The cache file, ``mnist.npz`` in ``cache_dir()``, as a pathlib.Path.
+
+    Printed by ``python -m mnistnet fetch``; not called in the notebooks.
+    """
     return cache_dir() / CACHE_NAME
 
 

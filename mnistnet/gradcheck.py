@@ -37,9 +37,10 @@ def rel_error(a, b):
 
         rel_error(a, b) = max|a − b| / max(1e-8, max(|a| + |b|))
 
-    i.e. the largest absolute difference, divided by the largest magnitude in
-    the array (the 1e-8 floor avoids 0/0 when both are all zeros). Scaling by
-    the array's largest entry, rather than entry by entry, keeps gradients
+    i.e. the largest absolute difference, divided by the largest |a| + |b| in
+    the array, about twice its largest magnitude (the 1e-8 floor avoids 0/0 when
+    both are all zeros). So a flipped sign gives exactly 1. Scaling by the
+    array's largest entries, rather than entry by entry, keeps gradients
     that are nearly zero (where finite differences are all rounding) from
     dominating. Entries where ``b`` is NaN (the numerical gradient of an entry
     that was not sampled) are ignored; NaN or inf anywhere else gives ``inf``.

@@ -1,8 +1,9 @@
 """Mini-batch stochastic gradient descent, vectorised over each mini-batch.
 
-``sgd`` and ``Diverged`` are first used in ``notebooks/04-gradient-check.ipynb``
-(training with planted backprop bugs); ``notebooks/05-minibatch-vectorised.ipynb``
-explains the vectorised mini-batch loop.
+``sgd`` is first used in ``notebooks/04-gradient-check.ipynb`` (training with
+planted backprop bugs); ``notebooks/05-minibatch-vectorised.ipynb`` explains the
+vectorised mini-batch loop; ``Diverged`` first appears in
+``notebooks/06-train-interactive.ipynb`` (η too large).
 
 One epoch shuffles the n training samples and walks through them in
 mini-batches of B rows. For each mini-batch (X_b (B, 784), one-hot T_b (B, 10))::
@@ -16,6 +17,7 @@ parameters are updated in place, so the caller's ``net`` is the trained one.
 
 Usage::
 
+    import numpy as np
     from mnistnet import Network, load_mnist
     from mnistnet.train import sgd
     (X, y), (X_val, y_val), _ = load_mnist(dtype=np.float32)
@@ -48,7 +50,7 @@ COST_CHUNK = 10_000
 # How often (in mini-batches) the parameters are checked for NaN/inf mid-epoch.
 FINITE_CHECK_EVERY = 50
 
-# A unit is "dead" when it is saturated, |z| > SATURATED_Z (σ'(z) < 2e-9), on
+# A unit is "dead" when it is saturated, |z| > SATURATED_Z (σ'(z) < 2.1e-9), on
 # every one of a fixed sample of training inputs: its output is then the same
 # whatever the input, and almost no gradient reaches its weights, so it
 # never recovers. Training has failed when at least DEAD_FRACTION of the units
@@ -65,7 +67,7 @@ class Diverged(RuntimeError):
     Attributes:
     - history: the History up to the point where it was detected (``diverged=True``).
 
-    Introduced in ``notebooks/04-gradient-check.ipynb``.
+    Introduced in ``notebooks/06-train-interactive.ipynb``.
     """
 
     def __init__(self, message, history):
@@ -325,7 +327,7 @@ def _sgd(net, X, y, T, epochs, batch_size, eta_of, l2, validation_data, rng,
             l = int(np.argmax(dead))
             which = "the output layer" if l == net.num_layers - 1 else f"hidden layer {l + 1}"
             fail(f"after epoch {epoch_done:g} {100 * dead[l]:.0f}% of the units of {which} are "
-                 f"saturated on every input (|z| > {SATURATED_Z:g}, so σ'(z) < 2e-9): they give "
+                 f"saturated on every input (|z| > {SATURATED_Z:g}, so σ'(z) < 2.1e-9): they give "
                  f"the same output whatever the input and can no longer learn; the training cost "
                  f"is {cost - penalty:.4g} (it started at {start_cost:.4g})", eta)
         if cost - penalty > max(start_cost, guess_cost):
@@ -341,8 +343,8 @@ def _sgd(net, X, y, T, epochs, batch_size, eta_of, l2, validation_data, rng,
     eta = None
     for epoch in range(1, epochs + 1):
         progress.epoch, progress.batch, progress.end_of_epoch = epoch, 0, False
+        t0, c0 = time.perf_counter(), time.process_time()      # the shuffle counts too
         perm = rng.permutation(n)
-        t0, c0 = time.perf_counter(), time.process_time()
         for j in range(batches_per_epoch):
             if progress.stop_requested:
                 break
