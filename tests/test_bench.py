@@ -55,9 +55,10 @@ def test_the_mnistnet_command_passes_bench_arguments_and_exit_codes_through(monk
 
 def _fake_runs(tests):
     """accuracy_run replaced by a table lookup: {(name, seed): test accuracy}."""
-    def run(name, data, seed, epochs=None, dtype=None, verbose=False):
+    def run(name, data, seed, epochs=None, dtype=None, verbose=False, init=None):
         acc = tests[name, seed]
-        return dict(name=name, seed=seed, epochs=epochs, test=acc, test_at_best_val=acc,
+        init = bench.ACCURACY_RUNS[name]["init"] if init is None else init
+        return dict(name=name, seed=seed, epochs=epochs, init=init, test=acc, test_at_best_val=acc,
                     best_val=acc, best_epoch=epochs, last_val=acc, s_per_epoch=0.1,
                     target=bench.ACCURACY_RUNS[name]["target"])
     return run
@@ -70,10 +71,24 @@ def test_accuracy_targets_are_judged_on_the_mean_over_seeds(ch3, verdict, monkey
     tests = {("ch1-quadratic", s): 0.951 for s in range(3)}
     tests.update({("ch3-cross-entropy-l2", s): a for s, a in enumerate(ch3)})
     monkeypatch.setattr(bench, "accuracy_run", _fake_runs(tests))
-    args = bench.argparse.Namespace(quick=False, epochs=30, seeds=[0, 1, 2], verbose=False)
+    args = bench.argparse.Namespace(quick=False, epochs=30, seeds=[0, 1, 2], verbose=False,
+                                    runs=None, init=None)
     assert bench.run_accuracy(None, args) is (verdict == "met")
     out = capsys.readouterr().out
     line = next(l for l in out.splitlines() if l.startswith("  ch3-cross-entropy-l2: mean"))
     mean = 100 * sum(ch3) / 3
     assert f"{mean:.2f}%" in line and line.endswith(f"target 97.9%: {verdict}")
     assert "ch1-quadratic: mean test accuracy over 3 seed(s) 95.10%" in out
+
+
+def test_a_changed_initialisation_or_a_single_run_is_reported_but_not_judged(monkeypatch, capsys):
+    tests = {("ch3-cross-entropy-l2", s): 0.970 for s in range(2)}
+    monkeypatch.setattr(bench, "accuracy_run", _fake_runs(tests))
+    args = bench.argparse.Namespace(quick=False, epochs=30, seeds=[0, 1], verbose=False,
+                                    runs=["ch3-cross-entropy-l2"], init="normal")
+    assert bench.run_accuracy(None, args) is True          # below target, but not judged
+    out = capsys.readouterr().out
+    assert "ch1-quadratic" not in out
+    assert "not judged (init 'normal', the target is for 'scaled')" in out
+    with pytest.raises(SystemExit):
+        bench.main(["--run", "ch2"])                        # only the known runs
