@@ -30,7 +30,7 @@ import tracemalloc
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .network import Network
+from .network import INITS, Network
 from .train import BLAS_THREADS, sgd
 
 # The two accuracy benchmarks: the book's chapter 1 and chapter 3 networks.
@@ -307,7 +307,7 @@ def run_speed(data, args):
 
 
 def run_accuracy(data, args):
-    """Train both ACCURACY_RUNS for every seed, print the table and the verdicts (``--accuracy``).
+    """Train the chosen ACCURACY_RUNS (all by default) for every seed; print the table and verdicts.
 
     Inputs:
     - data: ``load_mnist()``'s ((X, y), (X_val, y_val), (X_test, y_test)), X (n, 784).
@@ -390,7 +390,7 @@ def main(argv=None):
                         help="seeds for the accuracy runs; the target is judged on their mean")
     parser.add_argument("--run", dest="runs", action="append", choices=list(ACCURACY_RUNS),
                         help="accuracy: only this run (repeat the option for several; default: all)")
-    parser.add_argument("--init", choices=["normal", "scaled", "uniform"],
+    parser.add_argument("--init", choices=INITS,
                         help="accuracy: start every run from this initialisation instead of its own")
     parser.add_argument("--epochs", type=_at_least_one, default=30,
                         help="epochs for the accuracy runs (at least 1)")
