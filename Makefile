@@ -69,7 +69,7 @@ $(MIN_VENV)/.installed: pyproject.toml .ci/minimums.py $(VENV)/.installed-test
 	@touch $@
 
 test-min: $(MIN_VENV)/.installed data
-	$(MIN_VENV)/bin/python -m pip list 2>/dev/null | grep -E '^(numpy|matplotlib|jupyterlab|ipywidgets|pooch|tqdm|threadpoolctl) '
+	$(MIN_VENV)/bin/python -m pip freeze | grep -iE "^($$($(PY) .ci/minimums.py | sed 's/==.*//' | paste -sd'|' -))=="
 	$(MIN_VENV)/bin/python -m pytest tests --ignore=tests/ui -p no:cacheprovider \
 		--nbval-lax --nbval-current-env notebooks
 

@@ -321,7 +321,7 @@ def test_status_texts_say_what_the_report_is_on(data):
     # With a test pair: "test accuracy"; without one the validation pair stands in,
     # and the texts say so instead of calling it a test.
     train, valid, test = data
-    for pair, name in (((train, valid, test)), "test"), (((train, valid)), "validation"):
+    for pair, name in (((train, valid, test), "test"), ((train, valid), "validation")):
         t = Trainer(pair, seed=0, epochs=1, draw=False)
         seen = []
         t.status.observe(lambda change: seen.append(change["new"]), "value")
