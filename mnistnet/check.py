@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .explain import explain_exception
+from .explain import explain_exception, safe_message
 from .functions import one_hot, sigmoid, sigmoid_prime
 from .gradcheck import numerical_gradient, rel_error
 from .network import Network
@@ -166,6 +166,8 @@ class CheckReport:
         if self.ok:
             lines.append("OK: every array matches the reference"
                          + (" and the numerical gradient." if self.what == "backprop" else "."))
+        elif self.kinds == {"not_written"}:
+            lines.append(f"NOT WRITTEN YET: {self.findings[0].message}")
         else:
             n = len(self.findings)
             lines.append(f"NOT YET: {n} problem{'s' if n > 1 else ''}.")
@@ -186,6 +188,8 @@ class CheckReport:
             md.append("")
         if self.ok:
             md.append("**OK** ✔ every array matches.")
+        elif self.kinds == {"not_written"}:
+            md.append(f"**Not written yet**: {self.findings[0].message}")
         else:
             md.append(f"**Not yet** ✘ {len(self.findings)} problem(s):")
             md.append("")
@@ -283,6 +287,7 @@ class _Call:
     result: object = None
     error: BaseException = None
     explanation: str = ""
+    kind: str = ""                                   # "exception", or "not_written" for a template
     mutated: list = field(default_factory=list)     # (name, before, after)
 
 
@@ -293,8 +298,14 @@ def _call(fn, weights, biases, *rest):
     call = _Call()
     try:
         call.result = fn(w_in, b_in, *rest_in)
+    except NotImplementedError as e:            # a template whose body is still `raise ...`
+        call.error, call.kind = e, "not_written"
+        hint, name = safe_message(e), getattr(fn, "__name__", "fn")
+        name = f"`{name}`" if name.isidentifier() else "fn"
+        call.explanation = (f"{name} still raises NotImplementedError" + (f" ({hint})" if hint else "")
+                            + ": write its body in place of the raise, then run the check again.")
     except Exception as e:                      # noqa: BLE001 - explained, not hidden
-        call.error = e
+        call.error, call.kind = e, "exception"
         call.explanation = "fn raised " + explain_exception(e)
     names = [f"W{i + 1}" for i in range(len(weights))] + [f"b{i + 1}" for i in range(len(biases))]
     for name, before, after in zip(names, list(weights) + list(biases), w_in + b_in):
@@ -656,7 +667,7 @@ def _check_backprop_on(fn, sizes, batched, seed, numerical=True):
     ref = _family(W1, b1, W2, b2, X, y)
     grads = {k: ref[k] for k in _ARRAY_NAMES}
     if call.error is not None:
-        report.add("exception", [], call.explanation)
+        report.add(call.kind, [], call.explanation)
         _mutation_findings(report, call, grads)
         return report, 0
     parts = _structure_backprop(report, call.result)
@@ -731,7 +742,7 @@ def _run_all(what, fn, batched, seed, check_one, sizes_list=SIZES):
     if not first.ok:
         final.findings = first.findings
         final.sizes = [list(sizes_list[0])]
-        final.note = note
+        final.note = note if first.kinds != {"not_written"} else ""
         return final
     for sizes in sizes_list[1:]:
         rep, _ = check_one(fn, list(sizes), b, seed + 1)
@@ -787,7 +798,7 @@ def _check_deltas_on(fn, sizes, batched, seed):
     call = _call(fn, weights, biases, *args)
     _mutation_findings(report, call)
     if call.error is not None:
-        report.add("exception", [], call.explanation)
+        report.add(call.kind, [], call.explanation)
         return report, 0
     res = call.result
     if res is None:
@@ -892,7 +903,7 @@ def _check_forward_on(fn, sizes, batched, seed):
     call = _call(fn, weights, biases, X if batched else X[0])
     _mutation_findings(report, call)
     if call.error is not None:
-        report.add("exception", [], call.explanation)
+        report.add(call.kind, [], call.explanation)
         return report, 0
     ref = _family(W1, b1, W2, b2, X, y)
     pick = (lambda a: a) if batched else (lambda a: a[0])

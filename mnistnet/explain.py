@@ -20,7 +20,21 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["explain_exception"]
+__all__ = ["explain_exception", "safe_message"]
+
+
+def safe_message(error):
+    """The first line of ``str(error)``, without ever raising.
+
+    The error comes from the learner's code, so its ``__str__`` may itself be
+    broken; then the message says so instead of crashing the checker.
+    Inputs: error, an exception. Returns: a str ("" for an empty message).
+    """
+    try:
+        text = str(error)
+    except Exception as e:                      # noqa: BLE001 - the learner's __str__ failed
+        return f"(its message cannot be shown: {type(error).__name__}.__str__ raised {type(e).__name__})"
+    return text.splitlines()[0] if text else ""
 
 
 def _user_frame(tb):
@@ -259,7 +273,7 @@ def explain_exception(error, show_line=True):
       line, e.g. "ValueError in `delta1 = (W2 @ delta2) * …`: `W2 @ delta2` multiplies …".
     """
     kind = type(error).__name__
-    first = str(error).splitlines()[0] if str(error) else ""
+    first = safe_message(error)
     tb = _user_frame(error.__traceback__)
     if tb is None:
         return f"{kind}: {first}"

@@ -915,3 +915,22 @@ def test_without_positions_the_explanation_without_the_line(python_310):
     except ValueError as e:
         m = explain_exception(e, show_line=False)
     assert m.startswith("ValueError: `W2 @ delta2` multiplies") and "lambda" not in m
+
+
+# --- a template not filled in yet (notebook 08's exercises) ------------------------------------
+
+def test_unfilled_templates_get_a_friendly_not_written_report():
+    def forward(weights, biases, x):
+        raise NotImplementedError("compute z1, a1, z2 and a2")
+
+    def deltas(weights, biases, x, y):
+        raise NotImplementedError
+
+    for checker, fn in ((check_forward, forward), (check_deltas, deltas), (check_backprop, deltas)):
+        r = checker(fn)
+        assert not r.ok and r.kinds == {"not_written"} and len(r.findings) == 1
+        assert "NOT WRITTEN YET" in text(r) and "Traceback" not in text(r)
+        assert "still raises NotImplementedError" in text(r) and "going by the name" not in text(r)
+        assert "Not written yet" in r._repr_markdown_()
+    assert "`forward` still raises NotImplementedError (compute z1, a1, z2 and a2)" in \
+        text(check_forward(forward))
