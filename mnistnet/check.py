@@ -61,6 +61,7 @@ from .explain import explain_exception, safe_message
 from .functions import one_hot, sigmoid, sigmoid_prime
 from .gradcheck import numerical_gradient, rel_error
 from .network import Network
+from .tables import format_table
 
 __all__ = ["check_forward", "check_deltas", "check_backprop", "CheckReport", "Finding",
            "explain_exception", "from_network_backprop"]
@@ -148,20 +149,18 @@ class CheckReport:
             f"{self.note}" if self.note else ""
         return f"check_{self.what}: fn called with {form}, on random networks {nets}.{note}"
 
-    def _table(self):
+    def _table(self, markdown=False):
         head = ("array", "returned", "expected", "vs reference", "vs numerical")
-        rows = [head] + [tuple(r) for r in self.rows]
-        if self.what != "backprop":
-            rows = [r[:4] for r in rows]
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        return lines
+        n = 5 if self.what == "backprop" else 4
+        rows = [r[:n] for r in self.rows]
+        if markdown:
+            rows = [[f"`{c}`" if c and c[0] == "(" else c for c in r] for r in rows]
+        return format_table(head[:n], rows, markdown=markdown)
 
     def __str__(self):
         lines = [self._header()]
         if self.rows:
-            lines += [""] + ["  " + line for line in self._table()]
+            lines += [""] + ["  " + line for line in self._table().splitlines()]
         lines.append("")
         if self.ok:
             lines.append("OK: every array matches the reference"
@@ -179,12 +178,7 @@ class CheckReport:
     def _repr_markdown_(self):
         md = [self._header(), ""]
         if self.rows:
-            table = self._table()
-            md += ["| " + " | ".join(c.strip() for c in re.split(r"\s{2,}", table[0])) + " |",
-                   "|" + "---|" * len(self.rows[0] if self.what == "backprop" else self.rows[0][:4])]
-            for r in self.rows:
-                r = r if self.what == "backprop" else r[:4]
-                md.append("| " + " | ".join(f"`{c}`" if c and c[0] == "(" else c for c in r) + " |")
+            md.append(self._table(markdown=True))
             md.append("")
         if self.ok:
             md.append("**OK** ✔ every array matches.")

@@ -29,6 +29,8 @@ import warnings
 
 import numpy as np
 
+from .tables import format_table
+
 THRESHOLDS = ((1e-7, "good"), (1e-4, "suspicious"), (1e-2, "probably wrong"))
 
 
@@ -216,11 +218,7 @@ class GradCheckResult:
                    self.verdicts[name])
 
     def __str__(self):
-        head = ("param", "shape", "checked", "rel. error", "verdict")
-        rows = [head] + list(self._rows())
-        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-        lines.insert(1, "  ".join("-" * w for w in widths))
+        lines = [format_table(("param", "shape", "checked", "rel. error", "verdict"), self._rows())]
         status = "PASSED" if self.passed else "FAILED"
         lines.append(f"{status}: max rel. error {self.max_error:.2e} (tolerance {self.tol:.0e})")
         if self.note:

@@ -1,0 +1,49 @@
+"""One way to print a table of text: columns padded to a common width, or Markdown.
+
+Used by the checkers' reports (``check``, ``gradcheck``) and the benchmark (``bench``)::
+
+    >>> print(format_table(["param", "rel. error"], [("W1", "3.1e-10"), ("b1", "2.2e-11")]))
+    param  rel. error
+    -----  ----------
+    W1     3.1e-10
+    b1     2.2e-11
+"""
+
+__all__ = ["format_table"]
+
+
+def format_table(headers, rows, align="<", markdown=False):
+    """A text table: a header line, a rule, one line per row.
+
+    Inputs:
+    - headers: the column titles, n strings.
+    - rows: an iterable of rows, each n values; a value is shown with ``str``, None as "".
+    - align: "<" (left) or ">" (right) for every column, or a string of n such
+      characters, one per column (e.g. "<>>" for a name and two numbers).
+    - markdown: False for padded plain text (columns two spaces apart, no trailing
+      spaces); True for a Markdown table (``| a | b |``, then ``|---|---|``).
+    Returns:
+    - the table, a str of lines joined by newlines (no final newline).
+    """
+    cells = [[str(h) for h in headers]]
+    cells += [["" if v is None else str(v) for v in row] for row in rows]
+    n = len(headers)
+    if any(len(row) != n for row in cells):
+        raise ValueError(f"format_table: every row needs {n} values, one per header")
+    if markdown:
+        lines = ["| " + " | ".join(row) + " |" for row in cells]
+        lines.insert(1, "|" + "---|" * n)
+        return "\n".join(lines)
+    align = align * n if len(align) == 1 else align
+    if len(align) != n or set(align) - {"<", ">"}:
+        raise ValueError(f"format_table: align must be '<' or '>', once or once per column; "
+                         f"got {align!r} for {n} columns")
+    widths = [max(len(row[i]) for row in cells) for i in range(n)]
+
+    def line(row):
+        return "  ".join(c.ljust(w) if a == "<" else c.rjust(w)
+                         for c, w, a in zip(row, widths, align)).rstrip()
+
+    lines = [line(row) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
