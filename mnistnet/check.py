@@ -59,12 +59,12 @@ import numpy as np
 
 from .explain import explain_exception, safe_message
 from .functions import one_hot, sigmoid, sigmoid_prime
-from .gradcheck import numerical_gradient, rel_error
+from .gradcheck import from_layers, numerical_gradient, rel_error
 from .network import Network
 from .tables import format_table
 
 __all__ = ["check_forward", "check_deltas", "check_backprop", "CheckReport", "Finding",
-           "explain_exception", "from_network_backprop"]
+           "explain_exception", "from_network_backprop", "from_layers"]
 
 #: The networks every function is checked on, in this order.
 SIZES = ([784, 30, 10], [784, 7, 10])

@@ -24,6 +24,7 @@ than theirs (they call > 1e-2 "probably wrong"); our cost is smooth, so:
     > 1e-2                    wrong
 """
 
+import copy as _copy
 import inspect
 import warnings
 
@@ -281,3 +282,73 @@ def check_gradients(net, X, y, backprop=None, *, h=1e-5, num_checks=None, seed=N
     analytic = [np.asarray(g) for pair in zip(nabla_w, nabla_b) for g in pair]
     numerical = [g for pair in zip(numerical_w, numerical_b) for g in pair]
     return GradCheckResult(names, shapes, analytic, numerical, tol, note)
+
+
+def from_layers(net, step, *, learning_rate=None, copy=True):
+    """Make class-based code with ``net.layers`` checkable by ``check_gradients`` and ``check_backprop``.
+
+    Learner-style code keeps its parameters in layer objects and often updates
+    them in place inside its backward pass (``layer.weights -= lr * grad``). The
+    checkers want a function that takes the parameters and returns gradients;
+    this wraps such code into one.
+
+    Inputs:
+    - net: your network object; ``net.layers[l].weights`` (n_out, n_in) and
+      ``net.layers[l].biases`` (n_out,) are the parameters, input layer first.
+    - step: ``step(net, x, y)``, one training step on ONE sample: forward pass,
+      backprop and, if you like, the update. x (n_in,), y an integer label. E.g.
+      ``lambda net, x, y: (net.feed_forward(x), net.propagate_back(x, y))``. A
+      method bound to ``net`` works too (it runs on the copy).
+    - learning_rate: the η your step updates with. Needed when step returns
+      None: the gradients are then read from the update, (W_before − W_after) / η.
+      If step returns (nabla_w, nabla_b) ([dW1 (n1, n0), …], [db1 (n1,), …]), those are used.
+    - copy: True (default): every call works on a shallow copy of ``net`` whose
+      layers are copies holding fresh copies of the checker's arrays, so an
+      update in place changes neither the checker's arrays nor your ``net``.
+      False: the checker's own arrays go into your ``net``'s layers, so the
+      checker reports an update in place ("changed in place by fn").
+    Returns:
+    - fn, accepted by both checkers: ``check_backprop(fn)`` calls
+      ``fn(weights, biases, x, y)``; ``check_gradients(net64, X, y, backprop=fn)``
+      calls ``fn(network, X, y)``. For a batch X (B, n_in) the step runs once per
+      row, each time from the same parameters, and the gradients are averaged:
+      the gradient of the mean cost. Returns ([dW1 (n1, n0), …], [db1 (n1,), …]).
+    """
+    if not hasattr(net, "layers"):
+        raise TypeError(f"from_layers: net must have a list net.layers of layers with .weights "
+                        f"and .biases; got a {type(net).__name__} without .layers")
+
+    def one_sample(weights, biases, x, y):
+        target = net
+        if copy:
+            target = _copy.copy(net)
+            target.layers = [_copy.copy(layer) for layer in net.layers]
+        for layer, W, b in zip(target.layers, weights, biases):
+            layer.weights = np.array(W, dtype=np.float64) if copy else W
+            layer.biases = np.array(b, dtype=np.float64) if copy else b
+        before = [(np.array(l.weights), np.array(l.biases)) for l in target.layers]
+        if inspect.ismethod(step) and step.__self__ is net:
+            result = step.__func__(target, x, y)
+        else:
+            result = step(target, x, y)
+        if result is not None:
+            return result
+        if learning_rate is None:
+            raise ValueError("from_layers: step returned None, so the gradients must be read "
+                             "from its update: pass learning_rate=, the η your step uses")
+        return ([(W0 - l.weights) / learning_rate for (W0, _), l in zip(before, target.layers)],
+                [(b0 - l.biases) / learning_rate for (_, b0), l in zip(before, target.layers)])
+
+    def fn(*args):
+        if len(args) == 3:                             # check_gradients: (network, X, y)
+            args = (args[0].weights, args[0].biases, args[1], args[2])
+        weights, biases, x, y = args
+        if np.ndim(x) == 1:
+            return one_sample(weights, biases, x, y)
+        grads = [one_sample(weights, biases, row, label) for row, label in zip(x, np.ravel(y))]
+        mean = [[np.mean([np.asarray(g[part][l]) for g in grads], axis=0)
+                 for l in range(len(grads[0][part]))] for part in (0, 1)]
+        return mean[0], mean[1]
+
+    fn.__name__ = getattr(step, "__name__", "step")
+    return fn

@@ -244,3 +244,92 @@ def test_backprop_runs_before_the_slow_numerical_gradient(monkeypatch):
         check_gradients(net, *batch(20, 4), lambda n, X, y: ([n.weights[0]], [n.biases[0]]))
     assert numerical_calls == []
     assert check_gradients(net, *batch(20, 4)).passed and numerical_calls == [1]
+
+
+# --- class-based code that updates its weights in place: from_layers -----------------------------
+
+class RowLayer:
+    """A learner-style layer: weights (out, in), biases (out,), row vectors made with atleast_2d."""
+
+    def __init__(self, n_in, n_out, rng):
+        self.weights = rng.uniform(-1, 1, (n_out, n_in))
+        self.biases = rng.uniform(-1, 1, n_out)
+
+    def feed_forward(self, a_in):
+        self.a_in = np.atleast_2d(a_in)                                  # (1, n_in)
+        self.z = self.a_in @ self.weights.T + self.biases                # (1, n_out)
+        self.a = 1 / (1 + np.exp(-self.z))
+        self.dz = self.a * (1 - self.a)                                   # σ'(z), not δ
+
+
+class LearnerNet:
+    def __init__(self, sizes, lr=0.05, seed=0, eager=False):
+        rng = np.random.default_rng(seed)
+        self.layers = [RowLayer(a, b, rng) for a, b in zip(sizes[:-1], sizes[1:])]
+        self.lr, self.eager = lr, eager
+
+    def feed_forward(self, x):
+        a = x
+        for layer in self.layers:
+            layer.feed_forward(a)
+            a = layer.a
+
+    def propagate_back(self, x, y):
+        hidden, output = self.layers
+        t = np.zeros(output.a.shape[1])
+        t[y] = 1.0
+        delta2 = (output.a - t) * output.dz                                 # (1, 10)
+        grad2 = np.atleast_2d(delta2).T * np.atleast_2d(hidden.a)           # (10, 30)
+        if self.eager:                                                      # W2 updated too early
+            output.weights -= self.lr * grad2
+        delta1 = (delta2 @ output.weights) * hidden.dz                      # (1, 30)
+        grad1 = np.atleast_2d(delta1).T * np.atleast_2d(x)                  # (30, 784)
+        if not self.eager:
+            output.weights -= self.lr * grad2
+        hidden.weights -= self.lr * grad1                                   # in place, after
+        output.biases -= self.lr * delta2[0]
+        hidden.biases -= self.lr * delta1[0]
+
+    def train_step(self, x, y):
+        self.feed_forward(x)
+        self.propagate_back(x, y)
+
+
+def test_from_layers_checks_correct_in_place_code_as_correct():
+    from mnistnet.check import check_backprop, from_layers
+    learner = LearnerNet([784, 30, 10])
+    before = [layer.weights.copy() for layer in learner.layers]
+    fn = from_layers(learner, LearnerNet.train_step, learning_rate=0.05)
+    report = check_backprop(fn)
+    assert report.ok, str(report)
+    assert check_backprop(from_layers(learner, learner.train_step, learning_rate=0.05)).ok
+    assert all(np.array_equal(b, layer.weights) for b, layer in zip(before, learner.layers))
+    net = Network([784, 12, 10], seed=1, dtype=np.float64)
+    X, y = np.random.default_rng(0).random((3, 784)), np.array([1, 5, 7])
+    result = check_gradients(net, X, y, backprop=fn, num_checks=20, seed=0)
+    assert result.passed, str(result)
+
+
+def test_from_layers_copy_false_reports_the_update_in_place_and_eager_updates_are_named():
+    from mnistnet.check import check_backprop, from_layers
+    r = check_backprop(from_layers(LearnerNet([784, 30, 10]), LearnerNet.train_step,
+                                   learning_rate=0.05, copy=False))
+    assert r.kinds == {"mutated_input"} and "η ≈ 0.05" in str(r)
+    r = check_backprop(from_layers(LearnerNet([784, 30, 10], eager=True), LearnerNet.train_step,
+                                   learning_rate=0.05))
+    assert r.kinds == {"updated_w2"}, str(r)
+
+
+def test_from_layers_uses_returned_gradients_and_asks_for_the_learning_rate():
+    from mnistnet.check import check_backprop, from_layers
+
+    def returns_gradients(net, x, y):
+        fake = Network.from_arrays([l.weights for l in net.layers], [l.biases for l in net.layers],
+                                   dtype=np.float64)
+        return fake.backprop(np.atleast_2d(x), np.atleast_1d(y))
+
+    assert check_backprop(from_layers(LearnerNet([784, 30, 10]), returns_gradients)).ok
+    f = check_backprop(from_layers(LearnerNet([784, 30, 10]), LearnerNet.train_step)).findings[0]
+    assert f.kind == "exception" and "learning_rate=" in f.message
+    with pytest.raises(TypeError, match="net.layers"):
+        from_layers(object(), LearnerNet.train_step)
