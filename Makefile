@@ -10,7 +10,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 NBVAL  := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: help setup setup-test data lab test test-unit test-notebooks test-kernels test-ui test-min notebooks bench clean
+.PHONY: help lock setup setup-test data lab test test-unit test-notebooks test-kernels test-ui test-min notebooks bench clean
 
 help:
 	@echo "make lab        set up .venv, fetch MNIST, open JupyterLab on notebooks/"
@@ -19,18 +19,45 @@ help:
 	@echo "make test-min   the tests again on the oldest numpy, matplotlib, … that pyproject.toml allows"
 	@echo "make notebooks  re-execute every notebook in place, so committed outputs are what a run gives"
 	@echo "make bench      accuracy and speed benchmark"
+	@echo "make lock       re-resolve pyproject.toml's ranges into requirements*.lock (then: make test)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# Stamp files record that the install matching this pyproject.toml is done.
-$(VENV)/.installed: pyproject.toml | $(PY)
-	$(PIP) install -e .
+# Installs come from the lock files: exact versions that CI has run, so a fresh
+# clone gets what was tested, not whatever is newest that day. pyproject.toml keeps
+# the ranges we support (its lower bounds are tested by `make test-min`);
+# `make lock` re-resolves them into new lock files, then run `make test`.
+# Stamp files record that the install matching the lock files is done.
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings
+$(VENV)/.installed: requirements.lock pyproject.toml binder/overrides.json | $(PY)
+	$(PIP) install -r requirements.lock
+	$(PIP) install --no-deps -e .
+	@# JupyterLab settings: no news pop-up, no update check (binder/overrides.json).
+	mkdir -p $(LAB_SETTINGS) && cp binder/overrides.json $(LAB_SETTINGS)/overrides.json
 	@touch $@
 
-$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(PIP) install -e '.[test]'
+$(VENV)/.installed-test: requirements-test.lock $(VENV)/.installed
+	$(PIP) install -r requirements-test.lock
 	@touch $@
+
+# Re-resolve pyproject.toml's ranges into the lock files, with uv in a throw-away
+# virtualenv: requirements-test.lock (everything `make test` installs) and
+# requirements.lock (the runtime part, for `make lab` and Binder), the same versions
+# in both. The resolution is universal: one lock for every platform and for every
+# Python from 3.10 (lines such as `numpy==2.2.6 ; python_full_version < '3.11'`);
+# CI runs the branch of its own Python.
+LOCK_VENV := .venv-lock
+UV_COMPILE = $(LOCK_VENV)/bin/uv pip compile pyproject.toml --quiet --universal \
+	--python-version 3.10 --custom-compile-command "make lock"
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip --disable-pip-version-check install -q uv
+	$(UV_COMPILE) --upgrade --extra test -o requirements-test.lock
+	$(UV_COMPILE) --constraint requirements-test.lock -o requirements.lock
+	rm -rf $(LOCK_VENV)
+	@echo "lock files written; now run: make test"
 
 setup: $(VENV)/.installed
 setup-test: $(VENV)/.installed-test
@@ -97,4 +124,4 @@ bench: setup data
 	$(PY) -m mnistnet.bench
 
 clean:
-	rm -rf $(VENV) $(MIN_VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(MIN_VENV) $(LOCK_VENV) .pytest_cache build *.egg-info
