@@ -10,12 +10,13 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 NBVAL  := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: help lock setup setup-test data lab test test-unit test-notebooks test-kernels test-ui test-min notebooks bench clean
+.PHONY: help lock setup setup-test data lab test test-unit test-notebooks test-kernels test-ui test-install test-min notebooks bench clean
 
 help:
 	@echo "make lab        set up .venv, fetch MNIST, open JupyterLab on notebooks/"
 	@echo "make test       set up .venv (with test extras), fetch MNIST, run every test and notebook"
 	@echo "make test-ui    the real-browser test of the training widget (needs chromium)"
+	@echo "make test-install  Binder's build and the README's make-free commands, each in a fresh virtualenv"
 	@echo "make test-min   the tests again on the oldest numpy, matplotlib, … that pyproject.toml allows"
 	@echo "make notebooks  re-execute every notebook in place, so committed outputs are what a run gives"
 	@echo "make bench      accuracy and speed benchmark"
@@ -70,10 +71,10 @@ lab: setup data
 	cd notebooks && ../$(VENV)/bin/jupyter lab $(ROOT_FLAG)
 
 test: setup-test data
-	$(PY) -m pytest tests --ignore=tests/ui $(NBVAL) notebooks
+	$(PY) -m pytest tests --ignore=tests/ui --ignore=tests/install $(NBVAL) notebooks
 
 test-unit: setup-test
-	$(PY) -m pytest tests --ignore=tests/ui
+	$(PY) -m pytest tests --ignore=tests/ui --ignore=tests/install
 
 test-notebooks: setup-test data
 	$(PY) -m pytest $(NBVAL) notebooks
@@ -92,6 +93,11 @@ test-kernels: setup-test data
 test-ui: setup-test data
 	$(PY) -m pytest tests/ui
 
+# Fresh installs as a new user makes them: Binder's build (binder/) simulated in a new
+# virtualenv, and the README's commands for machines without make.
+test-install: setup-test data
+	$(PY) -m pytest -p no:cacheprovider tests/install
+
 # The lower bounds in pyproject.toml, tested: a second virtualenv with each runtime
 # dependency at its declared minimum (.ci/minimums.py), then the unit tests and every
 # notebook. Notebooks run with --nbval-lax: numpy 1.x prints some values differently
@@ -108,7 +114,7 @@ $(MIN_VENV)/.installed: pyproject.toml .ci/minimums.py $(VENV)/.installed-test
 
 test-min: $(MIN_VENV)/.installed data
 	$(MIN_VENV)/bin/python -m pip freeze | grep -iE "^($$($(PY) .ci/minimums.py | sed 's/==.*//' | paste -sd'|' -))=="
-	$(MIN_VENV)/bin/python -m pytest tests --ignore=tests/ui -p no:cacheprovider \
+	$(MIN_VENV)/bin/python -m pytest tests --ignore=tests/ui --ignore=tests/install -p no:cacheprovider \
 		--nbval-lax --nbval-current-env notebooks
 
 # NB=notebooks/03-backprop-shapes.ipynb re-executes only the notebooks named.

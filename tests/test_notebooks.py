@@ -7,6 +7,8 @@
   whose links resolve, point to the neighbours in the numbering and quote their titles;
 - executed top to bottom in one run (execution counts 1, 2, 3, …), no error outputs,
   no memory addresses in the outputs (they would break nbval);
+- no stored widget state and no per-cell timings (`make notebooks` stores neither), so
+  that re-executing a notebook with no code change gives a small diff;
 - README.md lists every notebook.
 
 The outputs themselves are checked by nbval (``make test-notebooks``).
@@ -128,3 +130,13 @@ def test_executed_in_order_without_errors(path):
 def test_readme_lists_notebook(path):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert path.name in readme, f"README.md does not list {path.name}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_no_widget_state_or_timings_stored(path):
+    nb = read(path)
+    assert "widgets" not in nb.metadata, (
+        "the notebook stores widget state (ids that change on every run): re-execute it "
+        "with `make notebooks NB=...`, which stores none")
+    timed = [i for i, cell in enumerate(nb.cells) if "execution" in cell.get("metadata", {})]
+    assert not timed, f"cells {timed} store execution timings: re-execute with `make notebooks`"
