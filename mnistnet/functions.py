@@ -238,7 +238,7 @@ class CrossEntropyCost:
 COSTS = {"quadratic": QuadraticCost, "cross_entropy": CrossEntropyCost}
 
 
-def _check_labels(y, n):
+def check_labels(y, n):
     """y as an array, after checking its labels are integers in 0 … n − 1 (ValueError if not)."""
     y = np.asarray(y)
     if y.size and y.dtype.kind not in "iu":
@@ -264,7 +264,7 @@ def one_hot(y, n=10, dtype=np.float64):
 
     Introduced in ``notebooks/01-mnist-data.ipynb``.
     """
-    y = _check_labels(y, n)
+    y = check_labels(y, n)
     t = np.zeros(y.shape + (n,), dtype=dtype)
     if y.ndim == 0:
         t[y] = 1.0

@@ -1,10 +1,5 @@
 """The network: forward pass and backpropagation, side by side.
 
-``Network`` is first built in ``notebooks/02-forward-pass-shapes.ipynb`` (forward,
-cost, accuracy); ``notebooks/03-backprop-shapes.ipynb`` backpropagates one sample
-(``backprop_sample``), and ``notebooks/05-minibatch-vectorised.ipynb`` derives the
-batched formulas below from it.
-
 The whole math, for layers l = 1 … L (σ on hidden layers, the chosen output
 function on layer L), one sample on the left, a batch of B rows on the right::
 
@@ -21,12 +16,79 @@ is one sample's δ, and (Wᵀδ)ᵀ = δᵀW. Python lists count from 0, so
 """
 
 import copy
+import math
+import numbers
+import warnings
 
 import numpy as np
 
-from .functions import COSTS, OUTPUTS, _check_labels, one_hot, sigmoid, sigmoid_prime
+from .functions import COSTS, OUTPUTS, check_labels, one_hot, sigmoid, sigmoid_prime
 
 INITS = ("normal", "scaled", "uniform")
+
+# Above this many parameters Network warns (the book's networks have at most 160 000;
+# 50 million take 200 MB in float32, 400 MB in float64, and training needs as much again).
+MAX_PARAMETERS = 50_000_000
+
+# Random numbers are drawn in float64 this many at a time and cast into the
+# parameter array, so a huge layer does not need a float64 copy of itself.
+DRAW_CHUNK = 1 << 20
+
+# Non-negative inputs reaching above this look like unscaled pixels (0 … 255), not [0, 1].
+UNSCALED_ABOVE = 2.0
+
+_SIZES_EXPECTED = ("sizes must be a list of at least two positive whole numbers, input first, "
+                   "e.g. [784, 30, 10]")
+
+
+def check_sizes(sizes):
+    """Layer sizes as a list of ints, or a ValueError/TypeError in the package's words.
+
+    Inputs:
+    - sizes: a list, tuple or 1-D array of at least two positive whole numbers (30.0 counts).
+    Returns:
+    - [n0, n1, …, nL] as Python ints.
+    """
+    if not isinstance(sizes, (list, tuple, np.ndarray)) or np.ndim(sizes) != 1:
+        raise TypeError(f"{_SIZES_EXPECTED}; got {sizes!r} ({type(sizes).__name__})")
+    def whole(n):
+        return (isinstance(n, numbers.Real) and not isinstance(n, (bool, np.bool_))
+                and math.isfinite(n) and n >= 1 and int(n) == n)
+    if len(sizes) < 2 or not all(whole(n) for n in sizes):
+        raise ValueError(f"{_SIZES_EXPECTED}; got {list(sizes)!r}")
+    return [int(n) for n in sizes]
+
+
+def check_dtype(dtype):
+    """np.dtype(dtype) if it is a floating-point type, else a ValueError saying why."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be a floating-point type such as np.float64 or np.float32, "
+                        f"got {dtype!r}") from None
+    if dt.kind != "f":
+        raise ValueError(f"dtype must be a floating-point type such as np.float64 or "
+                         f"np.float32, got {dt.name}: whole-number weights "
+                         f"(and inputs cast to them) would lose every fraction")
+    return dt
+
+
+def _draw(rng, shape, init, n_in, dtype):
+    """One layer's W (n_out, n_in) or b (n_out,), drawn in float64 chunks straight into dtype.
+
+    The numbers are those of one float64 draw of the whole shape (scaled by 1/√n_in
+    for init="scaled" weights), cast: the same seed gives the same network in either
+    dtype, and the peak memory is the array plus one chunk, not a float64 copy.
+    """
+    out = np.empty(shape, dtype)
+    flat = out.reshape(-1)
+    for k in range(0, flat.size, DRAW_CHUNK):
+        m = min(DRAW_CHUNK, flat.size - k)
+        part = rng.uniform(-1.0, 1.0, m) if init == "uniform" else rng.standard_normal(m)
+        if init == "scaled" and len(shape) == 2:
+            part /= np.sqrt(n_in)
+        flat[k:k + m] = part
+    return out
 
 
 class Network:
@@ -41,35 +103,32 @@ class Network:
             "uniform" weights and biases U(−1, 1), like a first hand-written network.
     - seed: an int or an np.random.Generator, for reproducible weights.
     - dtype: np.float64 (for gradient checks) or np.float32 (faster training).
+    - weights, biases: given parameters instead of a random draw (``from_arrays``
+      passes them, after reading ``sizes`` from them); they must match ``sizes``.
 
     Attributes:
     - weights: [W1 (n1, n0), W2 (n2, n1), …], stored (out, in).
     - biases:  [b1 (n1,), b2 (n2,), …].
-
-    Introduced in ``notebooks/02-forward-pass-shapes.ipynb``.
     """
 
     def __init__(self, sizes, cost="quadratic", output="sigmoid", init="normal",
-                 seed=None, dtype=np.float64):
-        if len(sizes) < 2 or any(int(n) != n or n < 1 for n in sizes):
-            raise ValueError(f"sizes must list at least two positive layer sizes, got {sizes!r}")
+                 seed=None, dtype=np.float64, *, weights=None, biases=None):
+        self.sizes = check_sizes(sizes)
         self._set_settings(cost, output, init, dtype)
-        self.sizes = [int(n) for n in sizes]
+        if weights is not None or biases is not None:
+            self.weights, self.biases = self._given_parameters(weights, biases)
+            return
+        count = sum(m * (n + 1) for n, m in zip(self.sizes[:-1], self.sizes[1:]))
+        if count > MAX_PARAMETERS:
+            warnings.warn(f"Network({self.sizes}) has {count:,} parameters "
+                          f"({count * self.dtype.itemsize / 2**30:.1f} GiB in {self.dtype.name}, "
+                          f"and training needs as much again); the book's networks have at "
+                          f"most 160,000. Check the sizes.", stacklevel=2)
         rng = np.random.default_rng(seed)
-        # Draw in float64, then cast: the same seed gives the same network in
-        # either dtype (up to rounding).
         self.weights, self.biases = [], []
         for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]):
-            if init == "uniform":
-                W = rng.uniform(-1.0, 1.0, (n_out, n_in))
-                b = rng.uniform(-1.0, 1.0, n_out)
-            else:
-                W = rng.standard_normal((n_out, n_in))
-                if init == "scaled":
-                    W /= np.sqrt(n_in)
-                b = rng.standard_normal(n_out)
-            self.weights.append(W.astype(self.dtype))
-            self.biases.append(b.astype(self.dtype))
+            self.weights.append(_draw(rng, (n_out, n_in), init, n_in, self.dtype))
+            self.biases.append(_draw(rng, (n_out,), init, n_in, self.dtype))
 
     def _set_settings(self, cost, output, init, dtype):
         """Check the cost, output and init names and store them with the dtype."""
@@ -78,13 +137,27 @@ class Network:
                                     ("init", init, list(INITS))):
             if value not in allowed:
                 raise ValueError(f"unknown {key} {value!r}; expected one of {allowed}")
-        if np.dtype(dtype).kind != "f":
-            raise ValueError(f"dtype must be a floating-point type such as np.float64 or "
-                             f"np.float32, got {np.dtype(dtype).name}: whole-number weights "
-                             f"(and inputs cast to them) would lose every fraction")
+        self.dtype = check_dtype(dtype)
         self.cost_name, self.output_name, self.init = cost, output, init
         self.cost_fn, self.output_fn = COSTS[cost], OUTPUTS[output]
-        self.dtype = np.dtype(dtype)
+
+    def _given_parameters(self, weights, biases):
+        """The given weights and biases as arrays of self.dtype, checked against self.sizes."""
+        weights = [np.asarray(W, dtype=self.dtype) for W in weights]
+        biases = [np.asarray(b, dtype=self.dtype) for b in biases]
+        L = len(self.sizes) - 1
+        if len(weights) != L or len(biases) != L:
+            raise ValueError(f"sizes {self.sizes} need {L} weight matrices "
+                             f"and as many bias vectors; got {len(weights)} and {len(biases)}")
+        for l, (W, b) in enumerate(zip(weights, biases), start=1):
+            n_in, n_out = self.sizes[l - 1], self.sizes[l]
+            if W.shape != (n_out, n_in):
+                raise ValueError(f"W{l} has shape {W.shape}; expected (n{l}, {n_in}), "
+                                 f"stored (out, in)")
+            if b.shape != (n_out,):
+                raise ValueError(f"b{l} has shape {b.shape}; expected ({n_out},), "
+                                 f"one bias per row of W{l}")
+        return weights, biases
 
     @classmethod
     def from_arrays(cls, weights, biases, *, cost="quadratic", output="sigmoid", init="normal",
@@ -99,13 +172,10 @@ class Network:
           when W1 is a nested list or holds integers). Arrays that already have it are
           used as given, not copied.
         Returns:
-        - a Network with sizes [n0, n1, …, nL].
+        - a Network with sizes [n0, n1, …, nL], built by ``Network(sizes, …, weights=…, biases=…)``.
         Raises:
         - ValueError for an unknown cost, output or init, a dtype that is not floating
           point, or shapes that do not chain.
-
-        Used by ``load_network`` (``notebooks/07-going-further.ipynb``) and by
-        ``check.from_network_backprop`` (``notebooks/09-bug-zoo.ipynb``).
         """
         weights, biases = list(weights), list(biases)
         if not weights or len(weights) != len(biases):
@@ -115,23 +185,14 @@ class Network:
             dtype = np.asarray(weights[0]).dtype
             if dtype.kind != "f":
                 dtype = np.float64
-        net = cls.__new__(cls)
-        net._set_settings(cost, output, init, dtype)
-        weights = [np.asarray(W, dtype=net.dtype) for W in weights]
-        biases = [np.asarray(b, dtype=net.dtype) for b in biases]
-        if weights[0].ndim != 2 or 0 in weights[0].shape:
-            raise ValueError(f"W1 has shape {weights[0].shape}; expected (n1, n0), stored (out, in)")
-        sizes = [weights[0].shape[1]]
-        for l, (W, b) in enumerate(zip(weights, biases), start=1):
-            if W.ndim != 2 or W.shape[1] != sizes[-1] or W.shape[0] < 1:
-                raise ValueError(f"W{l} has shape {W.shape}; expected (n{l}, {sizes[-1]}), "
-                                 f"stored (out, in)")
-            sizes.append(W.shape[0])
-            if b.shape != (W.shape[0],):
-                raise ValueError(f"b{l} has shape {b.shape}; expected ({W.shape[0]},), "
-                                 f"one bias per row of W{l}")
-        net.sizes, net.weights, net.biases = sizes, weights, biases
-        return net
+        shapes = [np.shape(W) for W in weights]
+        for l, shape in enumerate(shapes, start=1):
+            if len(shape) != 2 or 0 in shape:
+                n_in = "n0" if l == 1 else shapes[l - 2][0] if len(shapes[l - 2]) == 2 else "?"
+                raise ValueError(f"W{l} has shape {shape}; expected (n{l}, {n_in}), stored (out, in)")
+        sizes = [shapes[0][1]] + [shape[0] for shape in shapes]
+        return cls(sizes, cost=cost, output=output, init=init, dtype=dtype,
+                   weights=weights, biases=biases)
 
     def __repr__(self):
         return (f"Network({self.sizes}, cost={self.cost_name!r}, output={self.output_name!r}, "
@@ -151,11 +212,9 @@ class Network:
         - X: one sample (n_in,) or a batch of rows (B, n_in).
         Returns:
         - a: (n_out,) for one sample, (B, n_out) for a batch.
-
-        Introduced in ``notebooks/02-forward-pass-shapes.ipynb``.
         """
         X, single = self._check_X(X)
-        A = self._forward(X)[1][-1]
+        A = self.forward_batch(X)[1][-1]
         return A[0] if single else A
 
     def forward_all(self, X):
@@ -166,17 +225,22 @@ class Network:
         Returns:
         - zs: [z1, …, zL], each (n_l,) for one sample or (B, n_l) for a batch.
         - activations: [x, a1, …, aL]; activations[0] is the input itself.
-
-        Introduced in ``notebooks/06-train-interactive.ipynb``.
         """
         X, single = self._check_X(X)
-        zs, activations = self._forward(X)
+        zs, activations = self.forward_batch(X)
         if single:
             zs, activations = [z[0] for z in zs], [a[0] for a in activations]
         return zs, activations
 
-    def _forward(self, X):
-        """Unchecked forward pass on a batch X (B, n_in): ([Z1 … ZL], [X, A1 … AL])."""
+    def forward_batch(self, X):
+        """The forward pass on a batch that ``check_data`` has already checked.
+
+        Inputs:
+        - X: (B, n_in), in the network's dtype (not checked: pass what check_data returned).
+        Returns:
+        - zs: [Z1, …, ZL], Z^l = A^(l−1) W^lᵀ + b^l of shape (B, n_l).
+        - activations: [X, A1, …, AL], A^l of shape (B, n_l).
+        """
         zs, activations = [], [X]
         a = X
         for l, (W, b) in enumerate(zip(self.weights, self.biases)):
@@ -193,16 +257,14 @@ class Network:
         """Gradients of the mean cost over the batch (no L2 term), by backpropagation.
 
         Inputs:
-        - X: one sample (n_in,) or a batch of rows (B, n_in).
+        - X: one sample (n_in,) or a batch of rows (B, n_in), B ≥ 1.
         - y: its integer label, or integer labels (B,).
         Returns:
         - nabla_w: [∂C/∂W1 (n1, n0), …], the shapes of ``weights``, in their dtype.
         - nabla_b: [∂C/∂b1 (n1,), …], the shapes of ``biases``.
-
-        Introduced in ``notebooks/04-gradient-check.ipynb``.
         """
-        X, T, _ = self._check_Xy(X, y)
-        nabla_w, nabla_b, _ = self._backprop(X, T)
+        X, _, T = self.check_data(X, y)
+        nabla_w, nabla_b, _ = self.backprop_batch(X, T)
         return nabla_w, nabla_b
 
     def deltas(self, X, y):
@@ -213,32 +275,35 @@ class Network:
         - y: its integer label, or labels (B,).
         Returns:
         - deltas: [δ1, …, δL], each (n_l,) for one sample or (B, n_l) for a batch.
-
-        Not called in the notebooks: the δ's of notebook 03, batched as in notebook 05.
         """
-        X, T, single = self._check_Xy(X, y)
-        deltas = self._backprop(X, T)[2]
+        single = np.ndim(X) == 1
+        X, _, T = self.check_data(X, y)
+        deltas = self.backprop_batch(X, T)[2]
         return [d[0] for d in deltas] if single else deltas
 
-    def _backprop(self, X, T):
-        """Unchecked backprop on X (B, n_in) with one-hot targets T (B, n_out).
+    def backprop_batch(self, X, T):
+        """Backpropagation on a batch that ``check_data`` has already checked.
 
-        Returns (nabla_w, nabla_b, deltas), deltas[l] of shape (B, n_(l+1)).
+        Inputs:
+        - X: (B, n_in) and T: one-hot targets (B, n_out), in the network's dtype, B ≥ 1
+          (not checked: pass what check_data returned).
+        Returns:
+        - nabla_w: [Δ^lᵀ A^(l−1) / B of shape (n_l, n_(l−1))], the mean cost's ∂C/∂W^l.
+        - nabla_b: [Δ^l summed over rows / B of shape (n_l,)], its ∂C/∂b^l.
+        - deltas: [Δ1, …, ΔL], Δ^l of shape (B, n_l): row k is sample k's own δ^l.
         """
         B = X.shape[0]
-        zs, activations = self._forward(X)
+        zs, activations = self.forward_batch(X)
         L = self.num_layers
         nabla_w, nabla_b, deltas = [None] * L, [None] * L, [None] * L
-        delta = self.cost_fn.delta(zs[-1], activations[-1], T, self.output_fn)   # (B, n_L)
+        delta = self.cost_fn.delta(zs[-1], activations[-1], T, self.output_fn)   # Δ^L (B, n_L)
         for l in range(L - 1, -1, -1):                  # l = L-1 … 0 is layer L … 1
             deltas[l] = delta
-            # δ is divided by B before the product: B·n_out divisions instead of
-            # n_out·n_in, fewer whenever B < n_in (the input layer: 784).
-            nabla_w[l] = (delta / B).T @ activations[l]   # (n_out, B) @ (B, n_in) -> (n_out, n_in)
+            nabla_w[l] = delta.T @ activations[l] / B    # (n_out, B) @ (B, n_in) -> (n_out, n_in)
             nabla_b[l] = delta.sum(axis=0) / B          # (n_out,)
             if l > 0:
-                # δ^(l) = (W^(l+1)ᵀ δ^(l+1)) ⊙ σ'(z^l), one sample per row.
-                # σ'(z^l) = a^l (1 − a^l), from the activation already computed.
+                # Δ^l = (Δ^(l+1) W^(l+1)) ⊙ σ'(Z^l), the row form of (Wᵀ δ) ⊙ σ'(z).
+                # σ'(Z^l) = A^l (1 − A^l), from the activation already computed.
                 a = activations[l]
                 delta = (delta @ self.weights[l]) * (a * (1 - a))
         return nabla_w, nabla_b, deltas
@@ -256,10 +321,8 @@ class Network:
         - y: its integer label.
         Returns:
         - nabla_w: [(n1, n0), …]; nabla_b: [(n1,), …]: the gradient of this sample's cost.
-
-        Introduced in ``notebooks/03-backprop-shapes.ipynb``.
         """
-        X, T, _ = self._check_Xy(x, y, one_sample=True)
+        X, _, T = self.check_data(x, y, one_sample=True)
         x, t = X[0], T[0]                                       # (n_in,), (n_out,)
         zs, activations = [], [x]
         a = x
@@ -288,11 +351,8 @@ class Network:
         - X: (B, n_in); y: integer labels (B,).
         Returns:
         - nabla_w, nabla_b: as ``backprop``.
-
-        Introduced in ``notebooks/04-gradient-check.ipynb``.
         """
-        X, _, _ = self._check_Xy(X, y, targets=False)
-        y = np.asarray(y).reshape(-1)
+        X, y, _ = self.check_data(X, y, targets=False)
         nabla_w = [np.zeros_like(W) for W in self.weights]
         nabla_b = [np.zeros_like(b) for b in self.biases]
         for x, label in zip(X, y):
@@ -309,29 +369,31 @@ class Network:
         """The mean cost over the batch (no L2 term).
 
         Inputs:
-        - X: (n_in,) or (B, n_in); y: a label or labels (B,).
+        - X: (n_in,) or (B, n_in), B ≥ 1; y: a label or labels (B,).
         Returns:
         - a Python float.
-
-        Introduced in ``notebooks/02-forward-pass-shapes.ipynb``.
         """
-        X, T, _ = self._check_Xy(X, y)
-        return self._mean_cost(X, T)
+        X, _, T = self.check_data(X, y)
+        return self.mean_cost(X, T)
 
-    def _mean_cost(self, X, T, chunk=None):
-        """Unchecked mean cost over the rows of X (B, n_in) with one-hot targets T (B, n_out).
+    def mean_cost(self, X, T, chunk=None):
+        """The mean cost over the rows of a batch that ``check_data`` has already checked.
 
-        chunk=None: one forward pass and one ``.mean()`` (``cost``, the gradient check).
-        chunk=k: k rows at a time, the per-chunk sums added up and divided by B at
-        the end, so memory stays bounded on the whole training set (``train.sgd``).
-        The two round differently in the last bits; each caller keeps its own.
+        Inputs:
+        - X: (B, n_in), T: one-hot targets (B, n_out), B ≥ 1 (not checked).
+        - chunk: None for one forward pass and one ``.mean()`` (``cost``, the gradient
+          check); k for k rows at a time, the per-chunk sums added up and divided by
+          B at the end, so memory stays bounded on a large set (``train.sgd``). The
+          two round differently in the last bits; each caller keeps its own.
+        Returns:
+        - a Python float.
         """
         if chunk is None:
-            zs, activations = self._forward(X)
+            zs, activations = self.forward_batch(X)
             return float(self.cost_fn.fn(zs[-1], activations[-1], T, self.output_fn).mean())
         total = 0.0
         for k in range(0, X.shape[0], chunk):
-            zs, activations = self._forward(X[k:k + chunk])
+            zs, activations = self.forward_batch(X[k:k + chunk])
             total += float(self.cost_fn.fn(zs[-1], activations[-1], T[k:k + chunk],
                                            self.output_fn).sum())
         return total / X.shape[0]
@@ -343,8 +405,6 @@ class Network:
         - X: (n_in,) or (B, n_in).
         Returns:
         - an int for one sample, or integer labels (B,).
-
-        Not called in the notebooks; ``accuracy`` (notebook 02) is built on it.
         """
         a = self.forward(X)
         return int(a.argmax()) if a.ndim == 1 else a.argmax(axis=1)
@@ -353,12 +413,10 @@ class Network:
         """Fraction of samples classified correctly, a float in [0, 1].
 
         Inputs:
-        - X: (B, n_in); y: integer labels (B,).
-
-        Introduced in ``notebooks/02-forward-pass-shapes.ipynb``.
+        - X: (B, n_in), B ≥ 1; y: integer labels (B,).
         """
-        X, _, _ = self._check_Xy(X, y, targets=False)
-        return float(np.mean(self.predict(X) == np.asarray(y).reshape(-1)))
+        X, y, _ = self.check_data(X, y, targets=False)
+        return float(np.mean(self.forward_batch(X)[1][-1].argmax(axis=1) == y))
 
     # --- copying ---------------------------------------------------------------
 
@@ -368,8 +426,6 @@ class Network:
         Of the same class: a subclass of Network stays that subclass. Its other
         attributes (a subclass's own) are shared with the original, as ``copy.copy``
         shares them.
-
-        Introduced in ``notebooks/04-gradient-check.ipynb``.
         """
         new = copy.copy(self)
         new.sizes = list(self.sizes)
@@ -378,33 +434,35 @@ class Network:
         return new
 
     def astype(self, dtype):
-        """A copy whose parameters have the given dtype (e.g. np.float32 for training).
+        """A copy whose parameters have the given floating-point dtype (e.g. np.float32 for training).
 
-        Introduced in ``notebooks/04-gradient-check.ipynb``.
+        Raises ValueError for a whole-number dtype, as the constructor does.
         """
+        dtype = check_dtype(dtype)
         new = self.copy()
-        new.dtype = np.dtype(dtype)
-        new.weights = [W.astype(new.dtype) for W in self.weights]
-        new.biases = [b.astype(new.dtype) for b in self.biases]
+        new.dtype = dtype
+        new.weights = [W.astype(dtype) for W in self.weights]
+        new.biases = [b.astype(dtype) for b in self.biases]
         return new
 
-    # --- input checks: a wrong shape says what was expected -----------------------
+    # --- input checks: a wrong shape or value says what was expected ---------------
 
     def _check_X(self, X, one_sample=False, batch_only=False):
         """Return (X as a (B, n_in) array of the network's dtype, whether it was one sample).
 
         one_sample: accept only one sample x (n_in,); batch_only: accept only a
         data set of rows X (N, n_in), as ``train.sgd`` does. A wrong shape is a
-        ValueError naming the expected one, with a hint for the usual mix-ups.
+        ValueError naming the expected one, with a hint for the usual mix-ups;
+        raw integer pixels and NaN/inf values are refused (``_check_values``).
         """
         X = np.asarray(X)
         n_in = self.sizes[0]
         if X.ndim == 1 and X.shape[0] == n_in and not batch_only:
-            return X.astype(self.dtype, copy=False)[None, :], True
+            return self._check_values(X[None, :]), True
         if one_sample:
             raise ValueError(f"x has shape {X.shape}; expected one sample of shape ({n_in},)")
         if X.ndim == 2 and X.shape[1] == n_in:
-            return X.astype(self.dtype, copy=False), False
+            return self._check_values(X), False
         hint = ""
         if X.shape == (n_in, 1) and not batch_only:
             hint = f" A column vector ({n_in}, 1) is the book's layout; pass x.ravel() here."
@@ -418,10 +476,52 @@ class Network:
         raise ValueError(f"X has shape {X.shape}; expected ({n_in},) for one sample "
                          f"or (B, {n_in}) for a batch of B samples in rows.{hint}")
 
-    def _check_Xy(self, X, y, one_sample=False, batch_only=False, targets=True):
-        """Return (X (B, n_in), one-hot T (B, n_out), whether it was one sample).
+    def _check_values(self, X):
+        """X (B, n_in) cast to the network's dtype, after checking its values.
 
-        With targets=False the labels are checked all the same, but T is None (not built).
+        Refused (ValueError): non-numbers, whole numbers above 1 (raw 0–255 pixels),
+        NaN or inf (naming the first such row). Warned: floats in [0, m] with
+        m > UNSCALED_ABOVE, which look like unscaled pixels.
+        """
+        if X.dtype.kind not in "biuf":
+            raise TypeError(f"X must hold numbers, got dtype {X.dtype}")
+        if X.size == 0:
+            return X.astype(self.dtype, copy=False)
+        if X.dtype.kind in "iu" and X.max() > 1:
+            raise ValueError(f"X holds whole numbers from {X.min()} to {X.max()} (dtype "
+                             f"{X.dtype.name}): raw pixel values. Scale them to [0, 1] first: "
+                             f"X = X / 255 (load_mnist does this for you)")
+        X = X.astype(self.dtype, copy=False)
+        lo, hi = X.min(), X.max()
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
+            col = int(np.flatnonzero(~np.isfinite(X[rows[0]]))[0])
+            more = f" ({len(rows)} rows in all)" if len(rows) > 1 else ""
+            raise ValueError(f"X has {X[rows[0], col]} in row {rows[0]}, column {col}{more}: the "
+                             f"network's output would be meaningless. Remove or repair those "
+                             f"rows (np.isfinite(X).all(axis=1) marks the good ones)")
+        if lo >= 0 and hi > UNSCALED_ABOVE:
+            warnings.warn(f"X's values go from {lo:g} to {hi:g}: they look like unscaled pixel "
+                          f"values. This network expects pixels in [0, 1]: X = X / {hi:g}",
+                          stacklevel=4)
+        return X
+
+    def check_data(self, X, y, *, one_sample=False, batch_only=False, targets=True):
+        """Check a batch once at the boundary; return it ready for the unchecked methods.
+
+        Inputs:
+        - X: one sample (n_in,) or a batch (B, n_in), B ≥ 1 (any real dtype; cast to the
+          network's). Refused: a wrong shape (naming the expected one), raw whole-number
+          pixels, NaN or inf (naming the row), no rows at all.
+        - y: an integer label, or integer labels (B,), each in 0 … n_out − 1.
+        - one_sample: accept only one sample x (n_in,); batch_only: only a batch (B, n_in).
+        - targets: False to skip building T (the labels are checked all the same).
+        Returns:
+        - X: (B, n_in) in the network's dtype (one sample becomes a batch of one).
+        - y: integer labels (B,).
+        - T: one-hot targets (B, n_out) in the network's dtype, or None if targets=False.
+        Raises:
+        - ValueError (TypeError for non-numbers) naming what was expected.
         """
         X, single = self._check_X(X, one_sample, batch_only)
         y = np.asarray(y)
@@ -435,8 +535,25 @@ class Network:
         if y.shape != expected and not (single and y.shape == (1,)):
             what = "a single integer label" if single else f"integer labels of shape ({X.shape[0]},)"
             raise ValueError(f"y has shape {y.shape}; expected {what}, one per sample in X")
-        y = y.reshape(-1)
-        if not targets:
-            _check_labels(y, n_out)
-            return X, None, single
-        return X, one_hot(y, n_out, self.dtype), single  # one_hot checks the label range
+        if X.shape[0] == 0:
+            raise ValueError(f"X has no rows (shape {X.shape}): a cost, gradient or accuracy "
+                             f"needs at least one sample")
+        y = check_labels(y.reshape(-1), n_out)
+        return X, y, (one_hot(y, n_out, self.dtype) if targets else None)
+
+    # --- the old private names, kept until every caller uses the public ones -------------
+
+    def _check_Xy(self, X, y, one_sample=False, batch_only=False, targets=True):
+        single = np.ndim(X) == 1
+        X, _, T = self.check_data(X, y, one_sample=one_sample, batch_only=batch_only,
+                                  targets=targets)
+        return X, T, single and not batch_only
+
+    def _forward(self, X):
+        return self.forward_batch(X)
+
+    def _backprop(self, X, T):
+        return self.backprop_batch(X, T)
+
+    def _mean_cost(self, X, T, chunk=None):
+        return self.mean_cost(X, T, chunk)
