@@ -306,9 +306,11 @@ def _call(fn, weights, biases, *rest):
         if not (isinstance(after, np.ndarray) and after.shape == before.shape
                 and np.array_equal(after, before)):
             call.mutated.append((name, before, after))
-    if rest and isinstance(rest[0], np.ndarray) and isinstance(rest_in[0], np.ndarray):
-        if rest_in[0].shape != rest[0].shape or not np.array_equal(rest_in[0], rest[0]):
-            call.mutated.append(("x", rest[0], rest_in[0]))
+    for name, before, after in zip(("x", "y"), rest, rest_in):        # the sample(s) and labels
+        if isinstance(before, np.ndarray) and not (
+                isinstance(after, np.ndarray) and after.shape == before.shape
+                and np.array_equal(after, before)):
+            call.mutated.append((name, before, after))
     return call
 
 
@@ -349,10 +351,21 @@ def _fit_factor(got, ref, rtol=1e-6):
     if rr == 0.0 or not np.all(np.isfinite(got)):
         return None
     c = float(np.vdot(got, ref)) / rr
+    if not np.isfinite(c):
+        return None
     scale = max(np.abs(got).max(), abs(c) * np.abs(ref).max())
     if scale == 0.0 or np.abs(got - c * ref).max() > rtol * scale:
         return None
     return c
+
+
+#: Larger than any gradient or activation of these networks can be: an overflow on the way.
+HUGE = 1e100
+
+
+def _huge_sentence(name, got):
+    return (f"{name} holds values as large as {np.abs(got).max():.1e}, far beyond any gradient of "
+            f"this network: an overflow on the way (np.exp of a large number?) or a runaway factor.")
 
 
 def _same(got, ref, rtol=RTOL):
@@ -702,6 +715,8 @@ def _check_backprop_on(fn, sizes, batched, seed, numerical=True):
             report.add("nan", [name], f"{name} contains NaN or inf: an overflow (np.exp of a large "
                                       f"number?) or a 0/0; use mnistnet.functions.sigmoid, which "
                                       f"never overflows, and check for divisions.")
+        elif float(np.abs(g).max()) > HUGE:
+            report.add("overflow", [name], _huge_sentence(name, g))
         elif g.shape != r.shape:
             fixed = _diagnose_shape(report, name, g, r, report.form, sizes, B, formulas[name])
             if fixed is not None and fixed.shape == r.shape:

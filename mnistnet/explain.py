@@ -14,8 +14,11 @@ rearrangement that works, e.g. ``W2.T @ delta2`` for ``W2 @ delta2``.
 """
 
 import ast
+import inspect
+import itertools
 import linecache
 import re
+import types
 from pathlib import Path
 
 import numpy as np
@@ -34,26 +37,28 @@ def safe_message(error):
         text = str(error)
     except Exception as e:                      # noqa: BLE001 - the learner's __str__ failed
         return f"(its message cannot be shown: {type(error).__name__}.__str__ raised {type(e).__name__})"
-    return text.splitlines()[0] if text else ""
+    return text.splitlines()[0].rstrip(" .") if text.strip() else ""
 
 
 def _user_frame(tb):
     """The deepest frame of the traceback in the learner's code.
 
     Skipped: frames inside numpy, this module or the checkers (check.py, which
-    calls the learner's function), and generated frames without
-    source, whose file name is in angle brackets, such as the
-    ``<__array_function__ internals>`` wrapper that numpy < 1.25 runs np.dot,
-    np.outer, … through. A bracketed name with source in linecache (IPython's
-    ``<ipython-input-…>`` cells) is the learner's code and is kept.
+    calls the learner's function), and numpy's generated wrapper
+    ``<__array_function__ internals>``, through which numpy < 1.25 runs np.dot,
+    np.outer, …. A frame whose source cannot be read (code run with ``exec``,
+    typed into a REPL or read from standard input) is the learner's code and is
+    kept: it is then explained from its local variables.
     """
     np_dir = str(Path(np.__file__).parent)
     ours = {str(Path(__file__).resolve()), str(Path(__file__).resolve().with_name("check.py"))}
     chosen = None
     while tb is not None:
         fname = tb.tb_frame.f_code.co_filename
-        generated = fname.startswith("<") and not linecache.getline(fname, tb.tb_lineno)
-        if not generated and not fname.startswith(np_dir) and str(Path(fname).resolve()) not in ours:
+        numpy_wrapper = fname.startswith("<__array_function__") or \
+            str(tb.tb_frame.f_globals.get("__name__", "")).startswith("numpy")
+        if not numpy_wrapper and not fname.startswith(np_dir) and \
+                str(Path(fname).resolve()) not in ours:
             chosen = tb
         tb = tb.tb_next
     return chosen
@@ -85,8 +90,40 @@ def _segment(tb):
     return line.strip(), segment
 
 
+_CONTAINERS = (list, tuple, dict, np.ndarray)
+
+
+def _static_attribute(obj, name):
+    """obj.name without running any of the learner's code (no property getter, no __getattr__).
+
+    A numpy array's ``.T`` is numpy's own code and is allowed; any other
+    attribute is looked up statically and given only if it is stored data (an
+    instance attribute, a slot, a module's or class's plain value).
+    """
+    if isinstance(obj, np.ndarray):
+        return obj.T if name == "T" else None
+    try:
+        value = inspect.getattr_static(obj, name)
+    except AttributeError:
+        return None
+    if isinstance(value, types.MemberDescriptorType):          # a __slots__ entry
+        try:
+            return value.__get__(obj, type(obj))
+        except AttributeError:
+            return None
+    if hasattr(type(value), "__get__") and not isinstance(obj, types.ModuleType) and \
+            not inspect.isroutine(value):
+        return None                                            # a property or other descriptor
+    return value
+
+
 def _safe_eval(node, frame):
-    """Evaluate a name, .attribute or [subscript] chain in the frame; None if not simple."""
+    """Evaluate a name, .attribute, [subscript] or numpy call in the frame; None if not simple.
+
+    Never runs the learner's code again: attributes are read statically (no
+    property getters), subscripts only index lists, tuples, dicts and arrays,
+    and only numpy's and mnistnet.functions' functions are called, on arrays.
+    """
     if isinstance(node, ast.Name):
         for scope in (frame.f_locals, frame.f_globals, frame.f_builtins):
             if node.id in scope:
@@ -94,9 +131,7 @@ def _safe_eval(node, frame):
         return None
     if isinstance(node, ast.Attribute):
         obj = _safe_eval(node.value, frame)
-        if obj is None or (isinstance(obj, np.ndarray) and node.attr != "T"):
-            return None
-        return getattr(obj, node.attr, None)
+        return None if obj is None else _static_attribute(obj, node.attr)
     if isinstance(node, ast.Subscript):
         obj = _safe_eval(node.value, frame)
         idx = node.slice
@@ -109,6 +144,8 @@ def _safe_eval(node, frame):
             key = _safe_eval(idx, frame)
         else:
             return None
+        if type(obj) not in _CONTAINERS or not isinstance(key, (int, str, np.integer)):
+            return None
         try:
             return obj[key]
         except Exception:                       # noqa: BLE001
@@ -120,7 +157,7 @@ def _safe_eval(node, frame):
         pure = module.startswith("numpy") or module.startswith("mnistnet.functions")
         if pure and not node.keywords:
             args = [_safe_eval(a, frame) for a in node.args]
-            if all(a is not None for a in args):
+            if all(type(a) in (np.ndarray, int, float) for a in args):
                 try:
                     return func(*args)
                 except Exception:               # noqa: BLE001
@@ -224,6 +261,8 @@ def _failing_node(line, frame, what):
             operands = _product_operands(n, line)
         elif isinstance(n, ast.BinOp) and isinstance(n.op, _ELEMENTWISE):
             operands = (n.left, n.right)
+        elif isinstance(n, ast.AugAssign):      # W -= lr * grad: the update in place
+            operands = (n.target, n.value)
         else:
             operands = None
         if operands is not None:
@@ -257,13 +296,19 @@ def _depth(tree, node):
     return 0
 
 
+_SHAPE_WORDS = ("mismatch in its core dimension", "not aligned", "could not be broadcast")
+
+
 def explain_exception(error, show_line=True):
     """Explain an exception raised inside a learner's function in plain words.
 
-    Introduced in ``notebooks/08-check-your-backprop.ipynb``. It finds the line of
-    the learner's code that failed and, for numpy shape errors (matrix products
-    and elementwise operations), names the operands, their shapes, and a
-    rearrangement that works (e.g. ``W2.T @ delta2`` for ``W2 @ delta2``).
+    It finds the line of the learner's code that failed and, for numpy shape
+    errors (matrix products, elementwise operations, updates in place such as
+    ``W -= lr * grad``), names the operands, their shapes, and a rearrangement
+    that works (e.g. ``W2.T @ delta2`` for ``W2 @ delta2``). When the source
+    cannot be read (code run with ``exec``, typed into a REPL or piped in), the
+    explanation comes from the shapes of the arrays in the failing frame. It
+    never runs the learner's code again (no property getters, no methods).
 
     Inputs:
     - error: the exception, with its ``__traceback__``.
@@ -272,60 +317,125 @@ def explain_exception(error, show_line=True):
     - a string of one or two sentences, starting with the exception's type and the
       line, e.g. "ValueError in `delta1 = (W2 @ delta2) * …`: `W2 @ delta2` multiplies …".
     """
-    kind = type(error).__name__
-    first = safe_message(error)
+    kind, first = type(error).__name__, safe_message(error)
     tb = _user_frame(error.__traceback__)
     if tb is None:
         return f"{kind}: {first}"
     line, segment = _segment(tb)
     frame = tb.tb_frame
-    is_shape_error = isinstance(error, ValueError) and (
-        "mismatch in its core dimension" in first or "not aligned" in first
-        or "could not be broadcast" in first)
-    node = None
-    if segment is not None:                    # Python ≥ 3.11: the failing expression itself
-        text = segment.strip()
-        try:
-            node = ast.parse(text, mode="eval").body
-        except SyntaxError:
-            node = None
-    if node is None and is_shape_error:        # Python 3.10, or no usable position
-        text = line
-        node = _failing_node(line, frame, "broadcast" if "broadcast" in first else "product")
-        if node is not None and segment is None:
-            segment = _src(node, text)
-    where = f"in `{line}`" if line else f"at line {tb.tb_lineno}"
-    if not show_line:
-        where = f"in `{segment}`" if segment else ""
+    is_shape_error = isinstance(error, ValueError) and any(w in first for w in _SHAPE_WORDS)
+    if not line:
+        return _explain_from_locals(kind, first, tb, is_shape_error)
+    node, text = _failing_node_of(line, segment, frame, first, is_shape_error)
+    if node is not None and segment is None:
+        segment = _src(node, text)
+    where = f"in `{line}`" if show_line else (f"in `{segment}`" if segment else "")
     head = f"{kind} {where}: {first}.".replace(" :", ":")
     if node is None or not is_shape_error:
         return head
+    prefix = f"{kind}{' ' + where if show_line else ''}: "
+    explained = (_explain_product(node, text, frame, first) or _explain_update(node, text, frame, first)
+                 or _explain_broadcast(node, text, first))
+    return prefix + explained if explained else head
 
-    # A @ B or np.dot(A, B) / np.matmul(A, B)
+
+def _failing_node_of(line, segment, frame, first, is_shape_error):
+    """(the failing node, the text its positions refer to), or (None, line)."""
+    if segment is not None:                    # Python ≥ 3.11: the failing expression itself
+        text = segment.strip()
+        for mode in ("eval", "exec"):
+            try:
+                tree = ast.parse(text, mode=mode)
+            except SyntaxError:
+                continue
+            body = tree.body if mode == "eval" else (tree.body[0] if len(tree.body) == 1 else None)
+            if body is not None:
+                return body, text
+    if is_shape_error:                         # Python 3.10, or no usable position
+        return _failing_node(line, frame, "broadcast" if "broadcast" in first else "product"), line
+    return None, line
+
+
+def _explain_product(node, text, frame, first):
+    """The sentence for a failing A @ B, np.dot(A, B), … ("" if node is not one)."""
     a, b, fmt = _product_operands(node, text) or (None, None, None)
-    if a is not None:
-        a_src, b_src = _src(a, text), _src(b, text)
-        sa, sb = _shape(_safe_eval(a, frame)), _shape(_safe_eval(b, frame))
-        if sa is not None and sb is not None:
-            k_a = sa[-1] if sa else None
-            k_b = sb[0] if len(sb) == 1 else (sb[-2] if len(sb) >= 2 else None)
-            msg = (f"{kind}{' ' + where if show_line else ''}: `{fmt.format(a_src, b_src)}` multiplies {a_src} "
-                   f"of shape {sa} by {b_src} of shape {sb}; a matrix product needs the inner "
-                   f"sizes to agree ({k_a} ≠ {k_b}).")
-            return msg + _matmul_advice(a_src, b_src, sa, sb, fmt)
-        return head
+    if a is None:
+        return ""
+    a_src, b_src = _src(a, text), _src(b, text)
+    sa, sb = _shape(_safe_eval(a, frame)), _shape(_safe_eval(b, frame))
+    if sa is None or sb is None:
+        return ""
+    k_a = sa[-1] if sa else None
+    k_b = sb[0] if len(sb) == 1 else (sb[-2] if len(sb) >= 2 else None)
+    return (f"`{fmt.format(a_src, b_src)}` multiplies {a_src} of shape {sa} by {b_src} of shape "
+            f"{sb}; a matrix product needs the inner sizes to agree ({k_a} ≠ {k_b})."
+            + _matmul_advice(a_src, b_src, sa, sb, fmt))
 
-    # Elementwise: A * B, A + B, A - B, A / B
-    if isinstance(node, ast.BinOp) and "broadcast" in first:
-        shapes = re.findall(r"\(([\d, ]*)\)", first.split("shapes", 1)[-1])
-        op = {ast.Mult: "*", ast.Add: "+", ast.Sub: "-", ast.Div: "/"}.get(type(node.op), "?")
-        if len(shapes) >= 2:
-            sl, sr = f"({shapes[0]})", f"({shapes[1]})"
-            msg = (f"{kind}{' ' + where if show_line else ''}: `{_src(node, text)}` combines shape {sl} "
-                   f"with shape {sr} elementwise, which needs matching sizes.")
-            if op == "*":
-                msg += (" If you meant a matrix product use @ (with the transpose that makes "
-                        "the inner sizes agree); if you meant a weight gradient, it is an outer "
-                        "product: np.outer(δ, a_prev).")
-            return msg
-    return head
+
+def _message_shapes(first):
+    """The shapes numpy names in a broadcast error, as tuples: "(30,784) (784,30)" -> [(30, 784), (784, 30)]."""
+    found = re.findall(r"\(([\d, ]*)\)", first.split("shapes", 1)[-1])
+    return [tuple(int(n) for n in f.replace(" ", "").split(",") if n) for f in found]
+
+
+def _explain_update(node, text, frame, first):
+    """The sentence for a failing update in place, ``W -= lr * grad`` ("" if node is not one)."""
+    shapes = _message_shapes(first)
+    if not isinstance(node, ast.AugAssign) or len(shapes) < 2:
+        return ""
+    target, value = _src(node.target, text), _src(node.value, text)
+    st, sv = shapes[0], shapes[1]
+    grad = next((_src(n, text) for n in ast.walk(node.value)
+                 if isinstance(n, (ast.Name, ast.Attribute, ast.Subscript))
+                 and _shape(_safe_eval(n, frame)) == sv), value)
+    msg = (f"`{_src(node, text)}` updates {target} of shape {st} in place with `{value}` of shape "
+           f"{sv}")
+    if len(st) == 2 and sv == st[::-1]:
+        return (msg + f": {grad} is the transpose of {target}. A weight gradient has the shape of "
+                f"its weights, (n_out, n_in) = outer(δ, a_in), δ first: swap the operands of the "
+                f"outer product that made {grad}: np.outer(delta, a_in), or "
+                f"np.atleast_2d(delta).T * np.atleast_2d(a_in) in row vectors.")
+    return msg + f"; an update in place needs a value of shape {st} (or one that broadcasts to it)."
+
+
+def _explain_broadcast(node, text, first):
+    """The sentence for a failing elementwise A * B, A + B, … ("" if node is not one)."""
+    shapes = re.findall(r"\(([\d, ]*)\)", first.split("shapes", 1)[-1])
+    if not isinstance(node, ast.BinOp) or "broadcast" not in first or len(shapes) < 2:
+        return ""
+    msg = (f"`{_src(node, text)}` combines shape ({shapes[0]}) with shape ({shapes[1]}) "
+           f"elementwise, which needs matching sizes.")
+    if isinstance(node.op, ast.Mult):
+        msg += (" If you meant a matrix product use @ (with the transpose that makes "
+                "the inner sizes agree); if you meant a weight gradient, it is an outer "
+                "product: np.outer(δ, a_prev).")
+    return msg
+
+
+def _explain_from_locals(kind, first, tb, is_shape_error):
+    """The explanation when the failing line's source cannot be read: from the frame's arrays."""
+    frame = tb.tb_frame
+    name = frame.f_code.co_name
+    where = "at line %d of `%s`" % (tb.tb_lineno, name) if name.isidentifier() else \
+        "at line %d" % tb.tb_lineno
+    msg = (f"{kind} {where} (its source cannot be read: code run with exec, typed into a REPL or "
+           f"piped in): {first}.")
+    arrays = {k: v for k, v in frame.f_locals.items() if type(v) is np.ndarray}
+    if not is_shape_error or not arrays:
+        return msg
+    msg += " Its arrays at that moment: " + ", ".join(
+        f"{k} {v.shape}" for k, v in arrays.items()) + "."
+    if "broadcast" in first:
+        shapes = _message_shapes(first)[:2]
+        owners = [[k for k, v in arrays.items() if v.shape == s] for s in shapes]
+        parts = [f"{s} is the shape of {', '.join(o)}" for s, o in zip(shapes, owners) if o]
+        return msg + (" " + "; ".join(parts) + ": these cannot be combined elementwise."
+                      if parts else "")
+    for (a, va), (b, vb) in itertools.permutations(arrays.items(), 2):
+        try:
+            np.zeros(va.shape) @ np.zeros(vb.shape)
+        except ValueError as e:
+            if safe_message(e) == first:
+                return (msg + f" `{a} @ {b}` fails this way: {a} {va.shape}, {b} {vb.shape}."
+                        + _matmul_advice(a, b, va.shape, vb.shape))
+    return msg

@@ -934,3 +934,119 @@ def test_unfilled_templates_get_a_friendly_not_written_report():
         assert "Not written yet" in r._repr_markdown_()
     assert "`forward` still raises NotImplementedError (compute z1, a1, z2 and a2)" in \
         text(check_forward(forward))
+
+
+# --- explanations where the learner's code fails (issue 11 §4) -----------------------------------
+
+class _Layer:
+    pass
+
+
+def _transposed_update_in_place():
+    layer = _Layer()
+    layer.weights = np.zeros((30, 784))
+    x, delta1, lr = np.zeros(784), np.zeros(30), 0.05
+    try:
+        grad = np.atleast_2d(x).T * np.atleast_2d(delta1)          # (784, 30): operands swapped
+        layer.weights -= lr * grad
+    except ValueError as e:
+        assert "(30,784) (784,30) (30,784)" in str(e)
+        return explain_exception(e)
+
+
+def test_transposed_gradient_applied_in_place_is_named_with_the_fix():
+    m = _transposed_update_in_place()
+    assert "`layer.weights -= lr * grad`" in m and "(30, 784)" in m and "(784, 30)" in m
+    assert "grad is the transpose of layer.weights" in m
+    assert "swap the operands of the outer product" in m
+
+
+def test_transposed_gradient_applied_in_place_without_positions(python_310):
+    m = _transposed_update_in_place()
+    assert "grad is the transpose of layer.weights" in m and "swap the operands" in m
+
+
+def test_code_without_source_is_explained_from_the_frames_arrays():
+    scope = {}
+    exec(compile("def backward(W2, d2):\n    d1 = W2 @ d2\n    return d1\n", "<stdin>", "exec"),
+         scope)
+    try:
+        scope["backward"](np.zeros((10, 30)), np.zeros(10))
+    except ValueError as e:
+        m = explain_exception(e)
+    assert m.startswith("ValueError at line 2 of `backward` (its source cannot be read")
+    assert "W2 (10, 30), d2 (10,)" in m and "`W2.T @ d2` works and gives shape (30,)" in m
+    exec(compile("def forward(a, b):\n    return a * b\n", "<string>", "exec"), scope)
+    try:
+        scope["forward"](np.zeros(10), np.zeros(30))
+    except ValueError as e:
+        m = explain_exception(e)
+    assert "(10,) is the shape of a" in m and "(30,) is the shape of b" in m
+
+
+def test_without_source_checker_reports_it_too():
+    scope = {"np": np, "good": good}
+    exec(compile("def fn(weights, biases, x, y):\n    W1, W2 = weights\n"
+                 "    return W2 @ np.zeros(10)\n", "<stdin>", "exec"), scope)
+    f = one(check_backprop(scope["fn"]))
+    assert f.kind == "exception" and "source cannot be read" in f.message
+
+
+# --- the checker and bad input (issue 12) ---------------------------------------------------------
+
+class BrokenStr(Exception):
+    def __str__(self):
+        raise RuntimeError("no message for you")
+
+
+def test_an_exception_with_a_broken_str_is_reported_not_raised():
+    def fn(weights, biases, x, y):
+        raise BrokenStr()
+
+    f = one(check_backprop(fn))
+    assert f.kind == "exception" and "BrokenStr" in f.message and "cannot be shown" in f.message
+
+    def template(weights, biases, x, y):
+        raise NotImplementedError(BrokenStr())
+
+    assert check_backprop(template).kinds == {"not_written"}
+
+
+def test_explaining_never_runs_the_learners_property_getters_again():
+    calls = []
+
+    class Net:
+        @property
+        def W2(self):
+            calls.append(1)
+            if len(calls) > 1:
+                raise RuntimeError("a getter run twice")
+            return np.zeros((10, 30))
+
+    net, delta2 = Net(), np.zeros(10)
+    try:
+        net.W2 @ delta2
+    except ValueError as e:
+        m = explain_exception(e)
+    assert calls == [1]
+    assert m.startswith("ValueError in `net.W2 @ delta2`")
+
+
+def test_labels_changed_in_place_are_noticed():
+    def fn(weights, biases, X, y):
+        out = good_batch(weights, biases, X, y)
+        y[:] = 0                                       # overwrites the caller's labels
+        return out
+
+    f = one(check_backprop(fn))
+    assert f.kind == "mutated_input" and f.arrays == ["y"]
+
+
+def test_huge_gradients_are_not_called_a_factor_of_inf():
+    def fn(weights, biases, x, y):
+        w, b = good(weights, biases, x, y)
+        return [np.full_like(a, 1e308) for a in w], [np.full_like(a, 1e308) for a in b]
+
+    r = check_backprop(fn)
+    assert "inf times" not in text(r) and r.kinds == {"overflow"}, text(r)
+    assert "1.0e+308" in text(r)
