@@ -22,9 +22,10 @@ def test_binder_build_installs_runtime_only_fetches_and_runs_a_notebook(fresh_co
     run("bash binder/postBuild", cwd=fresh_copy, path_first=bin_dir)      # then postBuild
 
     # No test tools, and the package installed as a normal (not editable) install.
-    installed = {line.split("==")[0].lower() for line in
-                 run(f"{pip} freeze --all", cwd=fresh_copy).splitlines() if "==" in line}
+    listed = json.loads(run(f"{pip} list --format=json", cwd=fresh_copy))
+    installed = {p["name"].lower(): p for p in listed}
     assert "mnistnet" in installed
+    assert "editable_project_location" not in installed["mnistnet"], "mnistnet is installed editable"
     for tool in ("pytest", "nbval", "playwright"):
         assert tool not in installed, f"Binder installed the test tool {tool}"
     location = run(f"{bin_dir}/python -c 'import mnistnet; print(mnistnet.__file__)'",
