@@ -1,8 +1,5 @@
 """Save a trained network to one ``.npz`` file and load it back.
 
-Introduced in ``notebooks/07-going-further.ipynb``, which saves the network
-that reaches 98 % and loads it again.
-
 The file is a plain numpy ``.npz`` archive (a zip of ``.npy`` arrays, read
 with ``allow_pickle=False``, so loading a file never runs code) holding::
 
@@ -16,11 +13,16 @@ with ``allow_pickle=False``, so loading a file never runs code) holding::
     W1, W2, …    (n1, n0), (n2, n1), …   weights, stored (out, in)
     b1, b2, …    (n1,), (n2,), …         biases
 
-Every field is checked on loading; a file that is not such an archive, lacks
-a key, has a version this code does not know, or whose arrays do not match
-``sizes``, raises ``NetworkFileError`` naming the file and what is wrong.
+One set of rules, ``_network_from``, is applied in both directions: by
+``load_network`` to what it reads, and by ``save_network`` to what it is about
+to write. So a file that is not such an archive, lacks a key, has a version
+this code does not know, or whose arrays do not match ``sizes`` and ``dtype``
+or hold NaN, raises ``NetworkFileError`` naming the file and what is wrong;
+and ``save_network`` refuses such a network with the same words, before it
+writes anything.
 """
 
+import os
 import zipfile
 from pathlib import Path
 
@@ -33,6 +35,7 @@ __all__ = ["save_network", "load_network", "NetworkFileError", "FORMAT_VERSION"]
 
 FORMAT_NAME = "mnistnet.Network"
 FORMAT_VERSION = 1
+DTYPES = ("float64", "float32")   # a file's dtype: the same on every platform
 _META = ("format", "version", "sizes", "cost", "output", "init", "dtype")
 
 
@@ -40,14 +43,30 @@ class NetworkFileError(ValueError):
     """A file given to ``load_network`` is not a valid saved network. The message says why."""
 
 
+def _as_path(path):
+    """`path` as a pathlib.Path; a TypeError naming it if it is not a str or a path."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or pathlib.Path, got {type(path).__name__} {path!r}")
+    return Path(path)
+
+
+def _dtype_name(dtype):
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return str(dtype)
+
+
 def save_network(net, path):
     """Write a network to ``path`` as an ``.npz`` file (exactly that name: no suffix is added).
 
-    Introduced in ``notebooks/07-going-further.ipynb``.
-
-    The file is written under a temporary name and renamed when complete, so an
-    interrupted save never leaves half a file under ``path``; it gets the
-    permissions of any new file (0o666 less the umask, e.g. 0o644).
+    The network is first checked by the rules ``load_network`` applies, so a
+    network it would refuse (a dtype other than float64 or float32, an array
+    whose shape or dtype does not match ``net.sizes`` and ``net.dtype``, NaN or
+    inf, an unknown cost) raises before anything is written. The file is
+    written under a temporary name and renamed when complete, so an interrupted
+    save never leaves half a file under ``path``; it gets the permissions of
+    any new file (0o666 less the umask, e.g. 0o644).
 
     Inputs:
     - net: a Network, e.g. Network([784, 30, 10]) with W1 (30, 784), W2 (10, 30),
@@ -55,37 +74,36 @@ def save_network(net, path):
     - path: a str or pathlib.Path, conventionally ending in ".npz".
     Returns:
     - the path written, as a pathlib.Path.
+    Raises:
+    - TypeError if net is not a Network or path is not a str or path;
+    - ValueError, saying what load_network would say, if the file would be refused;
+    - OSError naming ``path`` if it cannot be written (no such folder, say).
     """
     if not isinstance(net, Network):
         raise TypeError(f"save_network expects a Network, got {type(net).__name__}")
-    path = Path(path)
+    path = _as_path(path)
+    sizes = np.asarray(net.sizes)
     arrays = {
         "format": np.array(FORMAT_NAME),
         "version": np.array(FORMAT_VERSION),
-        "sizes": np.array(net.sizes, dtype=np.int64),
+        "sizes": sizes.astype(np.int64) if sizes.dtype.kind in "iu" else sizes,
         "cost": np.array(net.cost_name),
         "output": np.array(net.output_name),
         "init": np.array(net.init),
-        "dtype": np.array(net.dtype.name),
+        "dtype": np.array(_dtype_name(net.dtype)),
     }
-    for l, (W, b) in enumerate(zip(net.weights, net.biases), start=1):
-        arrays[f"W{l}"] = np.asarray(W)
-        arrays[f"b{l}"] = np.asarray(b)
+    arrays.update({f"W{l}": np.asarray(W) for l, W in enumerate(net.weights, start=1)})
+    arrays.update({f"b{l}": np.asarray(b) for l, b in enumerate(net.biases, start=1)})
+    try:
+        _network_from(arrays)
+    except NetworkFileError as e:
+        raise ValueError(f"save_network: net cannot be saved, load_network would refuse the "
+                         f"file: {e}. Nothing was written to {path}") from None
     return atomic_savez(path, arrays)
-
-
-def _text(data, key, path):
-    value = data[key]
-    if value.shape != () or value.dtype.kind != "U":
-        raise NetworkFileError(f"{path}: '{key}' should be a single string, got an array of "
-                               f"shape {value.shape} and dtype {value.dtype}")
-    return str(value[()])
 
 
 def load_network(path):
     """Read a network written by ``save_network``.
-
-    Introduced in ``notebooks/07-going-further.ipynb``.
 
     Inputs:
     - path: a str or pathlib.Path to an ``.npz`` file.
@@ -96,9 +114,9 @@ def load_network(path):
     - FileNotFoundError if there is no such file;
     - NetworkFileError if it is not an .npz archive, a key is missing, the format
       name or version is not one this code reads, a setting is unknown, or an
-      array's shape or dtype does not match ``sizes`` and ``dtype``.
+      array's shape or dtype does not match ``sizes`` and ``dtype``, or holds NaN.
     """
-    path = Path(path)
+    path = _as_path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no saved network at {path}")
     try:
@@ -111,78 +129,114 @@ def load_network(path):
                                f"by save_network")
     with archive as data:
         try:
-            keys = set(data.files)
-            missing = [k for k in _META if k not in keys]
-            if "format" in missing:
-                raise NetworkFileError(
-                    f"{path} is an .npz archive but not a saved network: it has no 'format' key "
-                    f"(its keys: {', '.join(sorted(keys)) or 'none'})")
-            fmt = _text(data, "format", path)
-            if fmt != FORMAT_NAME:
-                raise NetworkFileError(f"{path}: format is {fmt!r}, expected {FORMAT_NAME!r}")
-            if missing:
-                raise NetworkFileError(f"{path}: missing key(s) {', '.join(missing)}")
-            version = data["version"]
-            if version.shape != () or version.dtype.kind not in "iu":
-                raise NetworkFileError(f"{path}: 'version' should be one integer")
-            version = int(version)
-            if version != FORMAT_VERSION:
-                newer = " (written by a newer mnistnet: upgrade it)" if version > FORMAT_VERSION \
-                    else ""
-                raise NetworkFileError(f"{path}: format version {version}; this mnistnet reads "
-                                       f"version {FORMAT_VERSION}{newer}")
-            sizes = data["sizes"]
-            if sizes.ndim != 1 or sizes.dtype.kind not in "iu" or len(sizes) < 2 or \
-                    np.any(sizes < 1):
-                raise NetworkFileError(f"{path}: 'sizes' should list at least two positive "
-                                       f"integers, got {sizes.tolist()}")
-            sizes = [int(n) for n in sizes]
-            cost, output, init = (_text(data, k, path) for k in ("cost", "output", "init"))
-            dtype_name = _text(data, "dtype", path)
-            if dtype_name not in ("float64", "float32"):
-                raise NetworkFileError(f"{path}: dtype {dtype_name!r}; expected 'float64' or "
-                                       f"'float32'")
-            dtype = np.dtype(dtype_name)
-            L = len(sizes) - 1
-            expected = {}
-            for l in range(1, L + 1):
-                expected[f"W{l}"] = (sizes[l], sizes[l - 1])
-                expected[f"b{l}"] = (sizes[l],)
-            missing = [k for k in expected if k not in keys]
-            if missing:
-                raise NetworkFileError(f"{path}: sizes {sizes} need {L} weight matrices and "
-                                       f"{L} bias vectors; missing {', '.join(missing)}")
-            extra = sorted(k for k in keys if k[:1] in "Wb" and k[1:].isdigit()
-                           and k not in expected)
-            if extra:
-                raise NetworkFileError(f"{path}: sizes {sizes} describe {L} layers, but the file "
-                                       f"also holds {', '.join(extra)}")
-            params = {}
-            for key, shape in expected.items():
-                arr = data[key]
-                if arr.shape != shape:
-                    what = "weights, stored (out, in)," if key[0] == "W" else "biases"
-                    hint = " (transposed?)" if arr.shape == shape[::-1] and len(shape) == 2 else ""
-                    raise NetworkFileError(f"{path}: {key} has shape {arr.shape}; sizes {sizes} "
-                                           f"need {what} of shape {shape}{hint}")
-                if arr.dtype != dtype:
-                    raise NetworkFileError(f"{path}: {key} is {arr.dtype}, but the file says "
-                                           f"dtype {dtype_name}")
-                if not np.all(np.isfinite(arr)):
-                    raise NetworkFileError(f"{path}: {key} contains NaN or inf (saved after "
-                                           f"training diverged?)")
-                params[key] = arr
-        except NetworkFileError:
-            raise
-        except (KeyError, ValueError) as e:   # a member unreadable, or a pickled object array
+            return _network_from(data)
+        except NetworkFileError as e:
+            raise NetworkFileError(f"{path}: {e}") from None
+        except (KeyError, ValueError) as e:     # a member unreadable
             raise NetworkFileError(f"{path}: cannot read it as a saved network ({e})") from None
         except (zipfile.BadZipFile, OSError, EOFError) as e:
             raise NetworkFileError(f"{path}: the archive is damaged ({e})") from None
 
-    # Each np.load read is a new, writable array: no copy needed to detach it from the file.
+
+# --- The rules of the file, for both directions -------------------------------------------
+
+
+def _network_from(data):
+    """Check the fields of a saved network and build it.
+
+    Inputs:
+    - data: a mapping key -> array: an open ``.npz`` archive when loading, the
+      arrays about to be written when saving.
+    Returns:
+    - the Network they describe (settings checked by ``Network.from_arrays``).
+    Raises:
+    - NetworkFileError saying what is wrong, without the path (the caller adds it).
+    """
+    sizes, dtype = _check_header(data)
+    weights, biases = _check_parameters(data, sizes, dtype)
+    settings = {key: _text(data, key) for key in ("cost", "output", "init")}
     try:
-        return Network.from_arrays([params[f"W{l}"] for l in range(1, L + 1)],
-                                   [params[f"b{l}"] for l in range(1, L + 1)],
-                                   cost=cost, output=output, init=init, dtype=dtype)
+        return Network.from_arrays(weights, biases, dtype=dtype, **settings)
     except ValueError as e:       # an unknown cost, output or init
-        raise NetworkFileError(f"{path}: {e}") from None
+        raise NetworkFileError(str(e)) from None
+
+
+def _field(data, key):
+    """data[key] as an array; NetworkFileError if it holds Python objects (never unpickled)."""
+    try:
+        value = np.asarray(data[key])
+    except ValueError as e:
+        if "allow_pickle" not in str(e):
+            raise
+        value = np.empty((), dtype=object)   # what np.load refused to unpickle
+    if value.dtype.hasobject:
+        raise NetworkFileError(f"'{key}' holds Python objects, which are never unpickled; "
+                               f"expected numbers or text")
+    return value
+
+
+def _text(data, key):
+    value = _field(data, key)
+    if value.shape != () or value.dtype.kind != "U":
+        raise NetworkFileError(f"'{key}' should be a single string, got an array of "
+                               f"shape {value.shape} and dtype {value.dtype}")
+    return str(value[()])
+
+
+def _check_header(data):
+    """The format, version and missing keys; returns (sizes [n0, …, nL], dtype)."""
+    keys = set(data.keys())
+    if "format" not in keys:
+        raise NetworkFileError(f"an .npz archive but not a saved network: it has no 'format' "
+                               f"key (its keys: {', '.join(sorted(keys)) or 'none'})")
+    fmt = _text(data, "format")
+    if fmt != FORMAT_NAME:
+        raise NetworkFileError(f"format is {fmt!r}, expected {FORMAT_NAME!r}")
+    missing = [k for k in _META if k not in keys]
+    if missing:
+        raise NetworkFileError(f"missing key(s) {', '.join(missing)}")
+    version = _field(data, "version")
+    if version.shape != () or version.dtype.kind not in "iu":
+        raise NetworkFileError("'version' should be one integer")
+    if int(version) != FORMAT_VERSION:
+        newer = " (written by a newer mnistnet: upgrade it)" if version > FORMAT_VERSION else ""
+        raise NetworkFileError(f"format version {int(version)}; this mnistnet reads "
+                               f"version {FORMAT_VERSION}{newer}")
+    sizes = _field(data, "sizes")
+    if sizes.ndim != 1 or sizes.dtype.kind not in "iu" or len(sizes) < 2 or np.any(sizes < 1):
+        raise NetworkFileError(f"'sizes' should list at least two positive integers, "
+                               f"got {sizes.tolist()}")
+    dtype_name = _text(data, "dtype")
+    if dtype_name not in DTYPES:
+        raise NetworkFileError(f"dtype {dtype_name!r}; expected 'float64' or 'float32' "
+                               f"(convert with net.astype(np.float32))")
+    return [int(n) for n in sizes], np.dtype(dtype_name)
+
+
+def _check_parameters(data, sizes, dtype):
+    """W1, b1, … against sizes and dtype, finite; returns (weights, biases)."""
+    keys, L = set(data.keys()), len(sizes) - 1
+    expected = {f"W{l}": (sizes[l], sizes[l - 1]) for l in range(1, L + 1)}
+    expected.update({f"b{l}": (sizes[l],) for l in range(1, L + 1)})
+    missing = [k for k in expected if k not in keys]
+    if missing:
+        raise NetworkFileError(f"sizes {sizes} need {L} weight matrices and {L} bias vectors; "
+                               f"missing {', '.join(missing)}")
+    extra = sorted(k for k in keys if k[:1] in "Wb" and k[1:].isdigit() and k not in expected)
+    if extra:
+        raise NetworkFileError(f"sizes {sizes} describe {L} layers, but there are "
+                               f"also {', '.join(extra)}")
+    params = {}
+    for key, shape in expected.items():
+        arr = params[key] = _field(data, key)
+        if arr.shape != shape:
+            what = "weights, stored (out, in)," if key[0] == "W" else "biases"
+            hint = " (transposed?)" if arr.shape == shape[::-1] and len(shape) == 2 else ""
+            raise NetworkFileError(f"{key} has shape {arr.shape}; sizes {sizes} need {what} "
+                                   f"of shape {shape}{hint}")
+        if arr.dtype != dtype:
+            raise NetworkFileError(f"{key} is {arr.dtype}, but dtype is {dtype.name}")
+        if not np.all(np.isfinite(arr)):
+            raise NetworkFileError(f"{key} contains NaN or inf (did training diverge?)")
+    return ([params[f"W{l}"] for l in range(1, L + 1)],
+            [params[f"b{l}"] for l in range(1, L + 1)])

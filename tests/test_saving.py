@@ -2,6 +2,9 @@
 
 import os
 import stat
+import subprocess
+import sys
+import time
 import zipfile
 
 import numpy as np
@@ -17,8 +20,8 @@ def _arrays(net):
          "sizes": np.array(net.sizes), "cost": np.array(net.cost_name),
          "output": np.array(net.output_name), "init": np.array(net.init),
          "dtype": np.array(net.dtype.name)}
-    for l, (W, b) in enumerate(zip(net.weights, net.biases), start=1):
-        d[f"W{l}"], d[f"b{l}"] = W, b
+    d.update({f"W{l}": W for l, W in enumerate(net.weights, start=1)})
+    d.update({f"b{l}": b for l, b in enumerate(net.biases, start=1)})
     return d
 
 
@@ -166,7 +169,7 @@ def test_bias_wrong_shape(tmp_path, net):
 def test_extra_layer_arrays(tmp_path, net):
     d = _arrays(net)
     d["W3"] = np.zeros((5, 10))
-    with pytest.raises(NetworkFileError, match="also holds W3"):
+    with pytest.raises(NetworkFileError, match="also W3"):
         load_network(_write(tmp_path, d))
 
 
@@ -243,3 +246,131 @@ def test_an_interrupted_save_leaves_nothing_and_keeps_the_old_file(tmp_path, net
     with pytest.raises(KeyboardInterrupt):
         save_network(Network([5, 3, 2], seed=0), path)
     assert [p.name for p in tmp_path.iterdir()] == ["n.npz"] and path.read_bytes() == before
+
+
+# ---------------------------------------------------------------------------
+# save_network refuses, before writing anything, what load_network would refuse
+# ---------------------------------------------------------------------------
+
+
+def _with_dtype(dtype):
+    def change(net):
+        net.weights = [W.astype(dtype) for W in net.weights]
+        net.biases = [b.astype(dtype) for b in net.biases]
+        net.dtype = np.dtype(dtype)
+    return change
+
+
+def _set(attribute, value):
+    return lambda net: setattr(net, attribute, value)
+
+
+def _nan_weight(net):
+    net.weights[0][2, 3] = np.nan
+
+
+def _transposed_W2(net):
+    net.weights[1] = net.weights[1].T
+
+
+def _int_weights(net):
+    net.weights[0] = np.zeros(net.weights[0].shape, dtype=np.int64)
+
+
+def _one_bias_missing(net):
+    net.biases = net.biases[:1]
+
+
+BAD_NETWORKS = {
+    "float16": (_with_dtype(np.float16), "dtype 'float16'; expected 'float64' or 'float32'"),
+    "longdouble": (_with_dtype(np.longdouble), f"dtype '{np.dtype(np.longdouble).name}'; expected"),
+    "int weights": (_int_weights, "W1 is int64, but dtype is float64"),
+    "NaN weight": (_nan_weight, "W1 contains NaN or inf"),
+    "transposed W2": (_transposed_W2, r"W2 has shape \(4, 3\).*\(3, 4\) \(transposed\?\)"),
+    "sizes": (_set("sizes", [5, 6, 3]), r"W1 has shape \(4, 5\); sizes \[5, 6, 3\]"),
+    "cost": (_set("cost_name", "hinge"), "unknown cost 'hinge'"),
+    "init": (_set("init", None), "'init' holds Python objects"),
+    "one bias missing": (_one_bias_missing, "missing b2"),
+}
+if np.dtype(np.longdouble) == np.float64:           # Windows: long double is float64
+    del BAD_NETWORKS["longdouble"]
+
+
+@pytest.mark.parametrize("case", list(BAD_NETWORKS))
+def test_save_refuses_what_load_would_refuse_with_the_same_words(tmp_path, case):
+    change, match = BAD_NETWORKS[case]
+    net = Network([5, 4, 3], seed=0)
+    change(net)
+    # What load_network says about such a file (written here without save_network) ...
+    written = _write(tmp_path, _arrays(net), "raw.npz")
+    with pytest.raises(NetworkFileError, match=match) as on_load:
+        load_network(written)
+    written.unlink()
+    reason = str(on_load.value).removeprefix(f"{written}: ")
+    # ... save_network says before writing anything, as a ValueError naming the argument.
+    with pytest.raises(ValueError, match=match) as on_save:
+        save_network(net, tmp_path / "n.npz")
+    assert reason in str(on_save.value) and "net" in str(on_save.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_names_the_users_path_when_the_folder_does_not_exist(tmp_path, net, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError) as e:
+        save_network(net, "no/such/dir/n.npz")
+    message = str(e.value)
+    assert "no/such/dir/n.npz" in message and "no/such/dir" in message
+    assert ".tmp" not in message and ".n.npz." not in message
+    assert e.value.filename == "no/such/dir/n.npz"
+
+
+def test_save_onto_a_folder_names_the_users_path(tmp_path, net):
+    (tmp_path / "adir").mkdir()
+    with pytest.raises(IsADirectoryError) as e:
+        save_network(net, tmp_path / "adir")
+    assert str(tmp_path / "adir") in str(e.value) and ".tmp" not in str(e.value)
+    assert [p.name for p in tmp_path.iterdir()] == ["adir"] and not any((tmp_path / "adir").iterdir())
+
+
+def test_save_in_a_folder_it_may_not_write_names_the_users_path(tmp_path, net, monkeypatch):
+    # Root ignores file modes, so the refusal is simulated: os.open raises as for a read-only folder.
+    real_open = os.open
+
+    def refused(path, *args, **kwargs):
+        if str(path).endswith(".tmp"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refused)
+    with pytest.raises(PermissionError) as e:
+        save_network(net, tmp_path / "n.npz")
+    assert str(tmp_path / "n.npz") in str(e.value) and ".tmp" not in str(e.value)
+
+
+@pytest.mark.parametrize("function", [save_network, load_network])
+def test_a_path_that_is_not_a_path_is_named(function, net):
+    args = (net, 5) if function is save_network else (5,)
+    with pytest.raises(TypeError, match="path must be a str or pathlib.Path, got int 5"):
+        function(*args)
+
+
+def _dead_pid():
+    """The id of a process that has ended (a child that ran and was reaped)."""
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    return int(child.stdout)
+
+
+def test_a_save_removes_stale_temporary_files_of_the_same_name(tmp_path, net):
+    dead = _dead_pid()
+    stale = [f".n.npz.{dead}-0123456789ab.tmp",      # its process is gone (killed mid-save)
+             ".n.npz.0123456789ab.tmp"]              # older naming, untouched for two hours
+    kept = [f".n.npz.{os.getppid()}-0123456789ab.tmp",  # its process still runs: maybe saving now
+            f".other.npz.{dead}-0123456789ab.tmp",   # another file's: left to its own saves
+            ".n.npz.fedcba987654.tmp"]               # older naming, fresh
+    for name in stale + kept:
+        (tmp_path / name).write_bytes(b"PK half a zip")
+    two_hours_ago = time.time() - 7200
+    os.utime(tmp_path / stale[1], (two_hours_ago, two_hours_ago))
+    save_network(net, tmp_path / "n.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept + ["n.npz"])
