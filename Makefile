@@ -126,6 +126,16 @@ notebooks: setup-test data
 		--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.store_widget_state=False \
 		$(NB)
 
+# A copy of the notebooks for learners: every cell tagged `solution` (notebook 08's
+# hidden solutions and the sentences pointing to them) removed; all else, outputs
+# included, as committed. Written to $(STUDENT_DIR) (build/ is git-ignored).
+STUDENT_DIR ?= build/student
+.PHONY: student
+student: setup
+	$(PY) -m nbconvert --to notebook --output-dir $(STUDENT_DIR) \
+		--TagRemovePreprocessor.enabled=True --TagRemovePreprocessor.remove_cell_tags=solution \
+		notebooks/*.ipynb
+
 bench: setup data
 	$(PY) -m mnistnet.bench
 
