@@ -1,10 +1,5 @@
 """Activations and costs, each with its derivative right beside it.
 
-Introduced over several notebooks: ``one_hot`` in ``notebooks/01-mnist-data.ipynb``,
-sigmoid and the quadratic cost in ``notebooks/02-forward-pass-shapes.ipynb``, their
-derivatives in ``notebooks/03-backprop-shapes.ipynb``, softmax and cross-entropy in
-``notebooks/07-going-further.ipynb``.
-
 Every function works elementwise or along the **last** axis, so the same code
 serves one sample ``(n,)`` and a batch of rows ``(B, n)``.
 """
@@ -29,8 +24,6 @@ def sigmoid(z):
     - z: array of any shape.
     Returns:
     - a: array of the same shape and float dtype, values in [0, 1].
-
-    Introduced in ``notebooks/02-forward-pass-shapes.ipynb``.
     """
     z = np.asarray(z)
     return 0.5 * (1.0 + np.tanh(0.5 * z))
@@ -46,8 +39,6 @@ def sigmoid_prime(z):
     - z: array of any shape.
     Returns:
     - array of the same shape, values in [0, 0.25].
-
-    Introduced in ``notebooks/03-backprop-shapes.ipynb``.
     """
     s = sigmoid(z)
     return s * (1.0 - s)
@@ -63,8 +54,6 @@ def softmax(z):
     - z: (n,) or (B, n).
     Returns:
     - a: same shape; each row is positive and sums to 1.
-
-    Introduced in ``notebooks/07-going-further.ipynb``.
     """
     z = np.asarray(z)
     e = np.exp(z - z.max(axis=-1, keepdims=True))
@@ -84,8 +73,6 @@ def _logsumexp(z):
 
 class Sigmoid:
     """Sigmoid output layer: a = σ(z), each output on its own in (0, 1).
-
-    Introduced in ``notebooks/02-forward-pass-shapes.ipynb`` (the default output layer).
     """
 
     name = "sigmoid"
@@ -112,8 +99,6 @@ class Sigmoid:
 
 class Softmax:
     """Softmax output layer: a = softmax(z), outputs positive and summing to 1.
-
-    Introduced in ``notebooks/07-going-further.ipynb``.
     """
 
     name = "softmax"
@@ -147,8 +132,6 @@ OUTPUTS = {"sigmoid": Sigmoid, "softmax": Softmax}
 
 class QuadraticCost:
     """C = ½‖a − t‖² per sample, t the one-hot target.
-
-    Introduced in ``notebooks/02-forward-pass-shapes.ipynb``.
     """
 
     name = "quadratic"
@@ -191,8 +174,6 @@ class CrossEntropyCost:
 
     The logs are computed from z (ln σ(z) = −ln(1 + e^(−z))), so a saturated
     output gives a large finite cost, never log(0).
-
-    Introduced in ``notebooks/07-going-further.ipynb``.
     """
 
     name = "cross_entropy"
@@ -239,7 +220,14 @@ COSTS = {"quadratic": QuadraticCost, "cross_entropy": CrossEntropyCost}
 
 
 def check_labels(y, n):
-    """y as an array, after checking its labels are integers in 0 … n − 1 (ValueError if not)."""
+    """Labels checked once: integers in 0 … n − 1 (ValueError naming what was received if not).
+
+    Inputs:
+    - y: an integer label, or integer labels of any shape, e.g. (B,).
+    - n: number of classes.
+    Returns:
+    - y as an array of the same shape.
+    """
     y = np.asarray(y)
     if y.size and y.dtype.kind not in "iu":
         raise ValueError(f"labels must be integers, got dtype {y.dtype.name} (first label "
@@ -261,8 +249,6 @@ def one_hot(y, n=10, dtype=np.float64):
     Raises:
     - ValueError for a label outside 0 … n − 1 (numpy would take −1 as the last class)
       or labels that are not integers (3.0 is refused: labels are integer arrays).
-
-    Introduced in ``notebooks/01-mnist-data.ipynb``.
     """
     y = check_labels(y, n)
     t = np.zeros(y.shape + (n,), dtype=dtype)

@@ -1,10 +1,5 @@
 """Mini-batch stochastic gradient descent, vectorised over each mini-batch.
 
-``sgd`` is first used in ``notebooks/04-gradient-check.ipynb`` (training with
-planted backprop bugs); ``notebooks/05-minibatch-vectorised.ipynb`` explains the
-vectorised mini-batch loop; ``Diverged`` first appears in
-``notebooks/06-train-interactive.ipynb`` (η too large).
-
 One epoch shuffles the n training samples and walks through them in
 mini-batches of B rows. For each mini-batch (X_b (B, 784), one-hot T_b (B, 10))::
 
@@ -14,6 +9,8 @@ mini-batches of B rows. For each mini-batch (X_b (B, 784), one-hot T_b (B, 10)):
 
 as in the book (chapter 3, with λ = 0 it is chapter 1's update). The
 parameters are updated in place, so the caller's ``net`` is the trained one.
+``_train`` is that loop and nothing else; ``Monitor`` does the rest (timing,
+the cost per epoch, divergence checks, the callback, stopping).
 
 Usage::
 
@@ -29,10 +26,14 @@ Usage::
 
 import contextlib
 import math
+import numbers
+import threading
 import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
+
+from .network import UNSCALED_ABOVE
 
 # numpy's BLAS threads while sgd runs. Measured on the 2-core machine this was
 # written on, shared with other jobs (python -m mnistnet.bench --speed --threads,
@@ -44,30 +45,38 @@ from threadpoolctl import threadpool_limits
 # synchronisation, and stalls when the other core is busy. So: 1 thread.
 BLAS_THREADS = 1
 
-# Rows per forward pass when the training cost is evaluated on the whole training set.
-COST_CHUNK = 10_000
+# The training cost in the History is measured on a fixed sample of this many
+# training images (evenly spaced; all of them when there are fewer): the whole
+# 50 000 would cost a fifth of an epoch, every epoch.
+COST_SAMPLE = 5_000
 
 # How often (in mini-batches) the parameters are checked for NaN/inf mid-epoch.
 FINITE_CHECK_EVERY = 50
 
 # A unit is "dead" when it is saturated, |z| > SATURATED_Z (σ'(z) < 2.1e-9), on
-# every one of a fixed sample of training inputs: its output is then the same
-# whatever the input, and almost no gradient reaches its weights, so it
+# every one of the first PROBE_SIZE images of the cost sample: its output is then the
+# same whatever the input, and almost no gradient reaches its weights, so it
 # never recovers. Training has failed when at least DEAD_FRACTION of the units
 # of some sigmoid layer are dead. Healthy runs have none (bench.py); η = 100
 # on [784, 30, 10] kills 90 % of the output units (quadratic cost) or of the
 # hidden units (cross-entropy) within the first epoch.
 SATURATED_Z = 20.0
 DEAD_FRACTION = 0.5
+PROBE_SIZE = 500
+
+# Weight decay stronger than this per step (ηλ/n) is named as the likely cause of a failure.
+STRONG_DECAY = 0.1
 
 
 class Diverged(RuntimeError):
     """Training failed: non-finite parameters or cost, dead (saturated) units, or a cost worse than guessing.
 
+    The message names the likely cause, checked in this order: unscaled inputs,
+    a weight decay λ far too strong, the backprop function passed to sgd, and
+    only then the learning rate η.
+
     Attributes:
     - history: the History up to the point where it was detected (``diverged=True``).
-
-    Introduced in ``notebooks/06-train-interactive.ipynb``.
     """
 
     def __init__(self, message, history):
@@ -80,30 +89,30 @@ class History:
 
     Lists (one entry per epoch; a stopped run adds its last, partial epoch):
     - epoch: epochs done at that point, a float: 1, 2, … (2.5 = stopped half way through epoch 3).
-    - cost: training cost with the end-of-epoch weights: the mean cost over the
-      **whole** training set, plus the L2 penalty (λ/2n) Σ‖W‖² when l2 > 0
-      (the objective that the updates minimise).
+    - cost: training cost with the end-of-epoch weights: the mean cost over a
+      fixed sample of min(n, COST_SAMPLE) training images (all of them for n ≤
+      COST_SAMPLE), plus the L2 penalty (λ/2n) Σ‖W‖² when l2 > 0 (the objective
+      that the updates minimise).
     - accuracy: validation accuracy in [0, 1] (None without validation data).
-    - seconds: wall time of the epoch's mini-batch updates (and mid-epoch
-      callbacks; the end-of-epoch evaluation is excluded).
+    - seconds: wall time of the epoch's shuffle and mini-batch updates (and
+      mid-epoch callbacks; the end-of-epoch evaluation is excluded).
     - cpu_seconds: the CPU time of the same (all threads of the process): less
       disturbed than wall time when other jobs share the machine.
-    - eval_seconds: wall time of the end-of-epoch evaluation (cost and accuracy).
+    - eval_seconds: wall time of the end-of-epoch evaluation (cost, accuracy, checks).
     - learning_rate: η used for the epoch's last mini-batch.
     Other attributes:
-    - start_cost: the training cost before the first update (without L2 penalty).
+    - start_cost: the training cost before the first update (same sample, without L2 penalty).
     - guess_cost: the cost of always outputting the class frequencies (see Diverged).
+    - setup_seconds: wall time of sgd's checks and set-up before the first epoch.
     - batches: mini-batch updates done in all; stopped / stop_reason: whether and
-      why training ended early (callback, divergence); diverged: True if Diverged
+      why training ended early (stop, divergence); diverged: True if Diverged
       was raised; settings: the arguments of the run.
-
-    Introduced in ``notebooks/04-gradient-check.ipynb``.
     """
 
     def __init__(self, **settings):
         self.epoch, self.cost, self.accuracy = [], [], []
         self.seconds, self.cpu_seconds, self.eval_seconds, self.learning_rate = [], [], [], []
-        self.batches, self.start_cost, self.guess_cost = 0, None, None
+        self.batches, self.start_cost, self.guess_cost, self.setup_seconds = 0, None, None, None
         self.stopped, self.stop_reason, self.diverged = False, None, False
         self.settings = settings
 
@@ -124,8 +133,7 @@ class History:
 class Progress:
     """Training progress, passed to ``sgd``'s callback.
 
-    The same object is updated in place for the whole run (so a widget may keep
-    it and call ``stop()`` from another thread).
+    The same object is updated in place for the whole run.
 
     Attributes:
     - epoch: the current epoch, 1 … epochs.
@@ -137,26 +145,149 @@ class Progress:
     - seconds: wall time since training started.
     - history: the History so far (its last entry is the last finished epoch).
     - net: the network being trained (its parameters are consistent: no update is in flight).
-
-    Introduced in ``notebooks/07-going-further.ipynb``.
+    - stop_event: the run's one stop signal (sgd's ``stop``, or an Event of its own).
     """
 
-    def __init__(self, net, history, epochs, batches_per_epoch):
-        self.net, self.history = net, history
+    def __init__(self, net, history, epochs, batches_per_epoch, stop_event):
+        self.net, self.history, self.stop_event = net, history, stop_event
         self.epochs, self.batches_per_epoch = epochs, batches_per_epoch
         self.epoch, self.batch, self.end_of_epoch = 0, 0, False
         self.learning_rate, self.seconds = None, 0.0
-        self.stop_requested, self.stop_reason = False, None
+        self.stop_reason = None
 
     def stop(self, reason="stopped by callback"):
-        """Ask training to stop; it does so before the next mini-batch."""
+        """Ask training to stop, with a reason for the History; it does so before the next mini-batch.
+
+        The same as setting the stop event (``stop_event.set()``), which is what
+        another thread may do directly.
+        """
         self.stop_reason = reason
-        self.stop_requested = True
+        self.stop_event.set()
+
+    @property
+    def stop_requested(self):
+        """True once the stop event is set."""
+        return self.stop_event.is_set()
 
     def __repr__(self):
         return (f"Progress(epoch {self.epoch}/{self.epochs}, batch {self.batch}/"
                 f"{self.batches_per_epoch}, η={self.learning_rate}, {self.seconds:.1f} s)")
 
+
+# --- the algorithm ------------------------------------------------------------------------
+
+def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
+        validation_data=None, seed=None, callback=None, callback_every=None,
+        backprop=None, stop=None, blas_threads=BLAS_THREADS):
+    """Train ``net`` in place by mini-batch SGD; return a History.
+
+    Inputs:
+    - net: a Network (float32 trains about twice as fast as float64).
+    - training_data: (X, y) with X (n, n_in) samples in rows, y integer labels (n,).
+    - epochs: number of passes over the training data, a whole number >= 0.
+    - batch_size: B, rows per mini-batch, a whole number >= 1 (the last mini-batch
+      of an epoch may be smaller).
+    - learning_rate: η, a number >= 0, or a zero-argument callable returning the
+      current η; it is called before every mini-batch, so an interactive slider
+      can change η while training runs (η = 0 pauses learning; η < 0 or NaN is
+      a ValueError).
+    - l2: λ >= 0, the L2 regularisation parameter, scaled by the training-set size n:
+      W ← (1 − ηλ/n) W − η ∇W (biases are not decayed); 1 − ηλ/n must stay > 0.
+    - validation_data: (X_val (m, n_in), y_val (m,)) for the accuracy after each epoch, or None.
+    - seed: int or np.random.Generator for the shuffling (the network has its own seed).
+    - callback: called as ``callback(progress)`` after each epoch's evaluation
+      and, if ``callback_every`` = k, also after every k-th mini-batch of an
+      epoch; ``progress`` is a Progress.
+    - callback_every: k, in mini-batches, or None for only after each epoch.
+    - stop: the one way to stop a run: any object with ``is_set()``, such as a
+      threading.Event, checked before every mini-batch (None: sgd makes its own
+      Event). ``progress.stop(reason)`` sets it too. Once it is set, training ends
+      before the next mini-batch, the network holds the parameters after the last
+      full update, the partial epoch is evaluated and ``history.stopped`` is True.
+    - backprop: None for the fast path (``net.backprop_batch`` on precomputed one-hot
+      targets), or any ``backprop(net, X_b, y_b) -> (nabla_w, nabla_b)``, e.g.
+      a bug from ``mnistnet.bugs``, to see what it does to training (its first
+      result is checked against the parameters' shapes).
+    - blas_threads: numpy's BLAS threads while training: 1 (the default, fastest
+      here at every batch size, see BLAS_THREADS), another number, or None to
+      leave numpy's setting alone. The limit is process-wide: until sgd returns,
+      every numpy product in the process uses it, in other threads too (e.g. a
+      notebook's own cells while the Trainer of notebook 06 trains in a background
+      thread); when the last of overlapping runs returns, the setting from before
+      the first is restored.
+    Returns:
+    - a History (per-epoch training cost, validation accuracy, seconds, η, …).
+    Raises:
+    - ValueError/TypeError, before any work, for wrong shapes (naming the expected
+      shape), bad data (NaN/inf rows, raw integer pixels) or bad settings (naming the
+      argument and the value received).
+    - Diverged (a RuntimeError, with ``.history``) when the parameters or the
+      cost become NaN/inf (checked every FINITE_CHECK_EVERY mini-batches and
+      after each epoch), or when after an epoch either
+        * the training cost (without L2 penalty) is higher than at the start
+          AND higher than that of always guessing the class frequencies, or
+        * at least half of the units of some sigmoid layer are dead: saturated,
+          |z| > 20, on every one of 500 training inputs, so they cannot learn.
+      Its message names the likely cause (see Diverged).
+    """
+    t0 = time.perf_counter()
+    X, y, T = _check_data(net, training_data, "training_data")
+    if validation_data is not None:
+        validation_data = _check_data(net, validation_data, "validation_data", targets=False)[:2]
+    epochs, batch_size = _whole("epochs", epochs, 0), _whole("batch_size", batch_size, 1)
+    eta_of, l2 = _check_rates(learning_rate, l2, X.shape[0])
+    callback_every = None if callback_every is None else _whole("callback_every", callback_every, 1)
+    blas_threads = None if blas_threads is None else _whole("blas_threads", blas_threads, 1)
+    for name, f in (("callback", callback), ("backprop", backprop)):
+        if f is not None and not callable(f):
+            raise TypeError(f"{name} must be a function or None, got {f!r}")
+    if stop is not None and not callable(getattr(stop, "is_set", None)):
+        raise TypeError(f"stop must have an is_set() method (e.g. a threading.Event), got {stop!r}")
+    if backprop is not None:
+        backprop = _checked_once(backprop)
+    settings = dict(epochs=epochs, batch_size=batch_size, l2=l2, seed=seed, n=X.shape[0],
+                    sizes=list(net.sizes), cost=net.cost_name, output=net.output_name,
+                    dtype=net.dtype.name, blas_threads=blas_threads)
+    # Overflow to inf / NaN is detected and reported as Diverged, with the
+    # likely cause; numpy's own warnings would only come first and say less.
+    with _blas_limit(blas_threads), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        monitor = Monitor(net, X, y, T, validation_data, settings, eta_of, l2, callback,
+                          callback_every, stop or threading.Event(), custom=backprop is not None)
+        monitor.history.setup_seconds = time.perf_counter() - t0
+        _train(net, X, y, T, epochs, batch_size, l2, np.random.default_rng(seed), backprop, monitor)
+    return monitor.finish()
+
+
+def _train(net, X, y, T, epochs, batch_size, l2, rng, backprop, monitor):
+    """The training loop itself: shuffle, slice, backprop, update; the monitor watches.
+
+    X (n, n_in), y (n,), T (n, n_out) are checked; ``monitor`` gives η before each
+    mini-batch, holds the stop event, and checks and records the rest.
+    """
+    n = X.shape[0]
+    for epoch in range(1, epochs + 1):
+        monitor.begin_epoch(epoch)
+        perm = rng.permutation(n)                               # a new order every epoch
+        for k in range(0, n, batch_size):
+            if monitor.stop_event.is_set():
+                break
+            idx = perm[k:k + batch_size]                        # the next mini-batch's rows
+            eta = monitor.learning_rate()
+            if backprop is None:
+                nabla_w, nabla_b, _ = net.backprop_batch(X[idx], T[idx])
+            else:
+                nabla_w, nabla_b = backprop(net, X[idx], y[idx])
+            for W, b, nw, nb in zip(net.weights, net.biases, nabla_w, nabla_b):
+                if l2:
+                    W *= 1.0 - eta * l2 / n                      # weight decay
+                W -= eta * nw                                   # W ← W − η ∇W
+                b -= eta * nb                                   # b ← b − η ∇b
+            monitor.batch_done(eta)                             # every k-th: NaN check, callback
+        if not monitor.end_epoch():                             # evaluate, record, callback
+            break
+
+
+# --- checks at the boundary ----------------------------------------------------------------
 
 def _check_data(net, data, name, targets=True):
     """Return (X (N, n_in) in net's dtype, integer labels y (N,), one-hot T (N, n_out)).
@@ -169,12 +300,264 @@ def _check_data(net, data, name, targets=True):
         raise ValueError(f"{name} must be a pair (X, y): X of shape (N, {net.sizes[0]}), "
                          f"y integer labels of shape (N,)") from None
     try:
-        X, T, _ = net._check_Xy(X, y, batch_only=True, targets=targets)
-    except ValueError as e:
-        raise ValueError(f"{name}: {e}") from None
-    if X.shape[0] == 0:
-        raise ValueError(f"{name} is empty")
-    return X, np.asarray(y).reshape(-1), T
+        return net.check_data(X, y, batch_only=True, targets=targets)
+    except (ValueError, TypeError) as e:
+        raise type(e)(f"{name}: {e}") from None
+
+
+def _number(name, value, expected):
+    """value as a float, or a TypeError naming the argument (bools and strings are not numbers)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})")
+    return float(value)
+
+
+def _whole(name, value, minimum):
+    """value as an int >= minimum; 1.9 or NaN is a ValueError, not truncated."""
+    expected = f"a whole number >= {minimum}"
+    x = _number(name, value, expected)
+    if not (math.isfinite(x) and x == int(x) and x >= minimum):
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return int(x)
+
+
+def _check_rates(learning_rate, l2, n):
+    """(a zero-argument function returning η, λ as a float), after checking both."""
+    l2 = _number("l2", l2, "a number >= 0")
+    if not (math.isfinite(l2) and l2 >= 0):
+        raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
+    if callable(learning_rate):
+        return learning_rate, l2
+    eta = _learning_rate(learning_rate, l2, n)
+    return (lambda: eta), l2
+
+
+def _learning_rate(eta, l2, n):
+    """η as a float, after checking it is a number >= 0 and that 1 − ηλ/n > 0."""
+    eta = _number("the learning rate", eta, "a number >= 0")
+    if not (math.isfinite(eta) and eta >= 0):
+        raise ValueError(f"the learning rate must be a number >= 0, got {eta!r}")
+    if 1.0 - eta * l2 / n <= 0:
+        raise ValueError(f"l2 = {l2:g} is too large for η = {eta:g} and n = {n} training "
+                         f"samples: the weight decay factor 1 − ηλ/n = {1 - eta * l2 / n:.3g} "
+                         f"multiplies every weight at each step and must stay above 0; "
+                         f"use l2 < n/η = {n / eta:.4g} (the book uses λ = 5 for n = 50 000)")
+    return eta
+
+
+def _checked_once(backprop):
+    """backprop(net, X, y), its first result checked against the parameters' shapes."""
+    checked = []
+
+    def hook(net, X, y):
+        result = backprop(net, X, y)
+        if not checked:
+            _check_gradients(net, result)
+            checked.append(True)
+        return result
+    return hook
+
+
+def _check_gradients(net, result):
+    """A ValueError/TypeError unless result is (nabla_w, nabla_b) shaped like net's parameters."""
+    try:
+        nabla_w, nabla_b = result
+        grads = [list(nabla_w), list(nabla_b)]
+    except (TypeError, ValueError):
+        raise TypeError(f"the backprop function passed to sgd must return a pair (nabla_w, "
+                        f"nabla_b) of lists of arrays; it returned {type(result).__name__}") from None
+    for name, g, params, letter in (("nabla_w", grads[0], net.weights, "W"),
+                                    ("nabla_b", grads[1], net.biases, "b")):
+        shapes = [p.shape for p in params]
+        if len(g) != len(params):
+            raise ValueError(f"the backprop function passed to sgd returned {len(g)} arrays in "
+                             f"{name}; expected {len(params)}, one per layer, of shapes {shapes}")
+        for l, (a, shape) in enumerate(zip(g, shapes), start=1):
+            if np.shape(a) != shape:
+                raise ValueError(f"the backprop function passed to sgd returned {name}[{l - 1}] "
+                                 f"of shape {np.shape(a)}; expected {shape}, the shape of {letter}{l}")
+
+
+# --- BLAS threads: overlapping runs restore the setting from before the first -------------------
+
+_blas_lock = threading.Lock()
+_blas_runs = []            # [limit] of each run going on, oldest first (a list per run: its identity)
+_blas_before = []          # the threadpool_limits object that remembers the setting before the first
+
+
+@contextlib.contextmanager
+def _blas_limit(limit):
+    """numpy's BLAS limited to ``limit`` threads inside the block (None: left alone).
+
+    Two runs may overlap (two Trainers, a Trainer and a cell) and end in any order;
+    the limit of the newest run still going applies, and the process's own setting
+    comes back when the last one ends.
+    """
+    if limit is None:
+        yield
+        return
+    mine = [limit]
+    with _blas_lock:
+        limiter = threadpool_limits(limits=limit, user_api="blas")
+        if not _blas_runs:
+            _blas_before.append(limiter)
+        _blas_runs.append(mine)
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_runs.remove(mine)
+            if _blas_runs:
+                threadpool_limits(limits=_blas_runs[-1][0], user_api="blas")
+            else:
+                _blas_before.pop().restore_original_limits()
+
+
+# --- monitoring: timing, evaluation, divergence, callback, stopping -----------------------------
+
+class Monitor:
+    """Everything around the update: the loop calls it before each mini-batch (``learning_rate``),
+    after each (``batch_done``: every k-th one checks the parameters and calls back) and at
+    each epoch's start and end (``begin_epoch``, ``end_epoch``: evaluate, record, check).
+
+    The training cost is measured on a fixed sample of at most COST_SAMPLE training
+    images, the dead-unit probe on its first PROBE_SIZE, the accuracy on all the
+    validation data.
+    """
+
+    def __init__(self, net, X, y, T, validation, settings, eta_of, l2, callback,
+                 callback_every, stop_event, custom):
+        n = X.shape[0]
+        step = -(-n // COST_SAMPLE)
+        self.X_cost, self.T_cost = np.ascontiguousarray(X[::step]), np.ascontiguousarray(T[::step])
+        self.net, self.n, self.validation, self.eta_of, self.l2 = net, n, validation, eta_of, l2
+        self.callback, self.custom, self.stop_event = callback, custom, stop_event
+        self.history = History(cost_sample=len(self.X_cost), **settings)
+        self.progress = Progress(net, self.history, settings["epochs"],
+                                 -(-n // settings["batch_size"]), stop_event)
+        self.check_every = FINITE_CHECK_EVERY
+        self.callback_every = callback_every if callback is not None else None
+        self.history.start_cost = self._cost_and_dead()[0]
+        self.history.guess_cost = _guess_cost(net, y)
+        self.start = time.perf_counter()
+
+    def learning_rate(self):
+        """η for the next mini-batch (checked when it comes from a callable)."""
+        return _learning_rate(self.eta_of(), self.l2, self.n)
+
+    def begin_epoch(self, epoch):
+        p = self.progress
+        p.epoch, p.batch, p.end_of_epoch = epoch, 0, False
+        self.t0, self.c0 = time.perf_counter(), time.process_time()
+
+    def batch_done(self, eta):
+        """Count the update; every FINITE_CHECK_EVERY: NaN check; every callback_every: callback."""
+        p = self.progress
+        p.batch += 1
+        p.learning_rate = eta
+        self.history.batches += 1
+        if p.batch % self.check_every == 0 and not _finite(self.net):
+            self._fail(f"the parameters became NaN or infinite during epoch {p.epoch}")
+        if self.callback_every and p.batch % self.callback_every == 0 and \
+                p.batch < p.batches_per_epoch:
+            self._call_back()
+
+    def end_epoch(self):
+        """Evaluate and record the epoch (unless stopped before its first mini-batch),
+        raise Diverged if it failed, call back; return False when training must stop."""
+        seconds, cpu_seconds = time.perf_counter() - self.t0, time.process_time() - self.c0
+        p, h = self.progress, self.history
+        if p.batch == 0 and self.stop_event.is_set():
+            return False                                   # stopped exactly at an epoch boundary
+        t0 = time.perf_counter()
+        cost, dead = self._cost_and_dead()
+        penalty = 0.5 * self.l2 / self.n * sum(float(np.sum(W * W)) for W in self.net.weights)
+        acc = None
+        if self.validation is not None:
+            X_val, y_val = self.validation
+            acc = float(np.mean(self.net.forward_batch(X_val)[1][-1].argmax(axis=1) == y_val))
+        for values, value in ((h.epoch, p.epoch - 1 + p.batch / p.batches_per_epoch),
+                              (h.cost, cost + penalty), (h.accuracy, acc), (h.seconds, seconds),
+                              (h.cpu_seconds, cpu_seconds), (h.learning_rate, p.learning_rate)):
+            values.append(value)
+        self._check_epoch(cost, dead)
+        h.eval_seconds.append(time.perf_counter() - t0)
+        if self.stop_event.is_set():
+            return False
+        if self.callback is not None:
+            p.end_of_epoch = True
+            self._call_back()
+            p.end_of_epoch = False
+        return not self.stop_event.is_set()
+
+    def finish(self):
+        """The History, marked stopped if the stop event was set."""
+        if self.stop_event.is_set():
+            self.history.stopped = True
+            self.history.stop_reason = self.progress.stop_reason or "stop requested"
+        return self.history
+
+    def _call_back(self):
+        self.progress.seconds = time.perf_counter() - self.start
+        self.callback(self.progress)
+
+    def _cost_and_dead(self):
+        """(mean cost on the cost sample, fraction of dead units per sigmoid layer)."""
+        net = self.net
+        zs, activations = net.forward_batch(self.X_cost)
+        cost = float(net.cost_fn.fn(zs[-1], activations[-1], self.T_cost, net.output_fn).mean())
+        if net.output_name != "sigmoid":      # softmax is unchanged by shifting z: |z| says nothing
+            zs = zs[:-1]
+        dead = [float(np.mean(np.all(np.abs(z[:PROBE_SIZE]) > SATURATED_Z, axis=0))) for z in zs]
+        return cost, dead
+
+    def _check_epoch(self, cost, dead):
+        """Raise Diverged if the epoch left NaN/inf, dead units, or a cost worse than guessing."""
+        h = self.history
+        epoch = h.epoch[-1]
+        if not np.isfinite(cost) or not _finite(self.net):
+            self._fail(f"the parameters or the training cost became NaN or infinite in epoch "
+                       f"{int(np.ceil(epoch))} (cost {cost})")
+        if dead and max(dead) >= DEAD_FRACTION:
+            l = int(np.argmax(dead))
+            which = "the output layer" if l == self.net.num_layers - 1 else f"hidden layer {l + 1}"
+            self._fail(f"after epoch {epoch:g} {100 * dead[l]:.0f}% of the units of {which} are "
+                       f"saturated on every input (|z| > {SATURATED_Z:g}, so σ'(z) < 2.1e-9): "
+                       f"they give the same output whatever the input and can no longer learn; "
+                       f"the training cost is {cost:.4g} (it started at {h.start_cost:.4g})")
+        if cost > max(h.start_cost, h.guess_cost):
+            self._fail(f"after epoch {epoch:g} the training cost is {cost:.4g}: higher than at "
+                       f"the start ({h.start_cost:.4g}) and than the cost of always guessing "
+                       f"the class frequencies ({h.guess_cost:.4g})")
+
+    def _fail(self, what):
+        h = self.history
+        h.stopped, h.diverged = True, True
+        h.stop_reason = f"training diverged: {what}. {self._likely_cause()}"
+        raise Diverged(h.stop_reason, h)
+
+    def _likely_cause(self):
+        """The likely cause of a failure, and its remedy: the first of data, λ, backprop, η."""
+        eta, batch_size = self.progress.learning_rate, self.history.settings["batch_size"]
+        lo, hi = float(self.X_cost.min()), float(self.X_cost.max())
+        fresh = "start again from a fresh network, since these weights are now useless"
+        if lo >= 0 and hi > UNSCALED_ABOVE:
+            return (f"The likely cause is unscaled inputs: the training images' values reach "
+                    f"{hi:g}, where this network expects pixels in [0, 1], so every unit "
+                    f"saturates. Remedy: scale them (X = X / {hi:g}) and {fresh}.")
+        decay = (eta or 0.0) * self.l2 / self.n
+        if decay > STRONG_DECAY:
+            return (f"The likely cause is a weight decay far too strong: l2 = λ = {self.l2:g} "
+                    f"with η = {eta:g} and n = {self.n} shrinks every weight by "
+                    f"{100 * decay:.0f}% at each step (ηλ/n = {decay:.3g}). Remedy: lower λ "
+                    f"(the book uses λ = 5 for n = 50 000) and {fresh}.")
+        if self.custom:
+            return (f"The likely cause is the backprop function passed to sgd: check it with "
+                    f"mnistnet.gradcheck.check_gradients (if it is right, the learning rate "
+                    f"η = {eta:g} may be too large: try η/10).")
+        return (f"The likely cause is a learning rate too large for this network and cost "
+                f"(η = {eta:g}, batch size {batch_size}): the steps overshoot and the weights "
+                f"blow up or saturate. Remedy: lower η (try η/10) and {fresh}.")
 
 
 def _guess_cost(net, y):
@@ -190,205 +573,6 @@ def _guess_cost(net, y):
     Z = np.tile(z, (n_out, 1))                                  # row k: the output for label k
     C = net.cost_fn.fn(Z, net.output_fn.fn(Z), np.eye(n_out), net.output_fn)   # (n_out,)
     return float(p @ C)
-
-
-def _dead_units(net, X):
-    """Fraction of dead units in each sigmoid layer (list, layer 1 first), on rows of X (B, n_in)."""
-    zs, _ = net._forward(X)
-    if net.output_name != "sigmoid":      # softmax is unchanged by shifting z: |z| says nothing
-        zs = zs[:-1]
-    return [float(np.mean(np.all(np.abs(z) > SATURATED_Z, axis=0))) for z in zs]
-
-
-def _diverged_message(what, eta, batch_size, custom_backprop):
-    also = (" (or the backprop function passed to sgd is wrong: check it with "
-            "mnistnet.gradcheck.check_gradients)") if custom_backprop else ""
-    return (f"training diverged: {what}. The likely cause is a learning rate too large "
-            f"for this network and cost (η = {eta:g}, batch size {batch_size}){also}: the "
-            f"steps overshoot and the weights blow up or saturate. Remedy: lower η (try "
-            f"η/10) and start again from a fresh network, since these weights are now useless.")
-
-
-def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
-        validation_data=None, seed=None, callback=None, callback_every=None,
-        backprop=None, blas_threads=BLAS_THREADS):
-    """Train ``net`` in place by mini-batch SGD; return a History.
-
-    Inputs:
-    - net: a Network (float32 trains about twice as fast as float64).
-    - training_data: (X, y) with X (n, n_in) samples in rows, y integer labels (n,).
-    - epochs: number of passes over the training data.
-    - batch_size: B, rows per mini-batch (the last mini-batch of an epoch may be smaller).
-    - learning_rate: η, a float, or a zero-argument callable returning the
-      current η; it is called before every mini-batch, so an interactive slider
-      can change η while training runs (η = 0 pauses learning; η < 0 or NaN is
-      a ValueError).
-    - l2: λ, the L2 regularisation parameter, scaled by the training-set size n:
-      W ← (1 − ηλ/n) W − η ∇W (biases are not decayed).
-    - validation_data: (X_val (m, n_in), y_val (m,)) for the accuracy after each epoch, or None.
-    - seed: int or np.random.Generator for the shuffling (the network has its own seed).
-    - callback: called as ``callback(progress)`` after each epoch's evaluation
-      and, if ``callback_every`` = k, also after every k-th mini-batch of an
-      epoch; ``progress`` is a Progress. To stop training, call
-      ``progress.stop()``: training ends before the next mini-batch, the
-      network holds the parameters after the last full update, the partial
-      epoch is evaluated and ``history.stopped`` is True.
-    - callback_every: k, in mini-batches, or None for only after each epoch.
-    - backprop: None for the fast path (``net._backprop`` on precomputed one-hot
-      targets), or any ``backprop(net, X_b, y_b) -> (nabla_w, nabla_b)``, e.g.
-      a bug from ``mnistnet.bugs``, to see what it does to training.
-    - blas_threads: numpy's BLAS threads while training: 1 (the default, fastest
-      here at every batch size, see BLAS_THREADS), another number, or None to
-      leave numpy's setting alone. The limit is process-wide: until sgd returns,
-      every numpy product in the process uses it, in other threads too (e.g. a
-      notebook's own cells while the Trainer of notebook 06 trains in a background
-      thread); the previous setting is restored when sgd returns.
-    Returns:
-    - a History (per-epoch training cost, validation accuracy, seconds, η, …).
-    Raises:
-    - ValueError for wrong shapes (naming the expected shape) or bad settings.
-    - Diverged (a RuntimeError, with ``.history``) when the parameters or the
-      cost become NaN/inf (checked every FINITE_CHECK_EVERY mini-batches and
-      after each epoch), or when after an epoch either
-        * the training cost (without L2 penalty) is higher than at the start
-          AND higher than that of always guessing the class frequencies, or
-        * at least half of the units of some sigmoid layer are dead: saturated,
-          |z| > 20, on every one of 500 training inputs, so they cannot learn.
-      These are what a learning rate far too large does (η = 100 for [784, 30, 10]).
-
-    Introduced in ``notebooks/04-gradient-check.ipynb``.
-    """
-    X, y, T = _check_data(net, training_data, "training_data")
-    if validation_data is not None:
-        validation_data = _check_data(net, validation_data, "validation_data", targets=False)[:2]
-    epochs, batch_size = int(epochs), int(batch_size)
-    if epochs < 0 or batch_size < 1:
-        raise ValueError(f"need epochs >= 0 and batch_size >= 1, got {epochs} and {batch_size}")
-    if l2 < 0:
-        raise ValueError(f"l2 must be >= 0, got {l2}")
-    if callback_every is not None and int(callback_every) < 1:
-        raise ValueError(f"callback_every must be a positive number of mini-batches, got {callback_every}")
-    eta_of = learning_rate if callable(learning_rate) else (lambda: learning_rate)
-    rng = np.random.default_rng(seed)
-    n = X.shape[0]
-    batches_per_epoch = -(-n // batch_size)
-    history = History(epochs=epochs, batch_size=batch_size, l2=l2, seed=seed, n=n,
-                      sizes=list(net.sizes), cost=net.cost_name, output=net.output_name,
-                      dtype=net.dtype.name)
-    progress = Progress(net, history, epochs, batches_per_epoch)
-    history.settings["blas_threads"] = blas_threads
-
-    limits = (threadpool_limits(limits=blas_threads, user_api="blas") if blas_threads
-              else contextlib.nullcontext())
-    # Overflow to inf / NaN is detected below and reported as Diverged, with the
-    # likely cause; numpy's own warnings would only come first and say less.
-    with limits, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return _sgd(net, X, y, T, epochs, batch_size, eta_of, l2, validation_data, rng,
-                    callback, callback_every, backprop, history, progress)
-
-
-def _sgd(net, X, y, T, epochs, batch_size, eta_of, l2, validation_data, rng,
-         callback, callback_every, backprop, history, progress):
-    """The training loop of ``sgd``, after its checks, under its BLAS and errstate settings."""
-    n, batches_per_epoch = X.shape[0], progress.batches_per_epoch
-    if validation_data is not None:
-        X_val, y_val = validation_data
-    # A fixed sample of training inputs on which to look for dead units.
-    probe = X[::max(1, n // 500)][:500]
-    start_cost = history.start_cost = net._mean_cost(X, T, chunk=COST_CHUNK)
-    guess_cost = history.guess_cost = _guess_cost(net, y)
-    start = time.perf_counter()
-
-    def current_eta():
-        eta = float(eta_of())
-        if not (math.isfinite(eta) and eta >= 0):
-            raise ValueError(f"the learning rate must be a number >= 0, got {eta!r}")
-        return eta
-
-    def finish_epoch(epoch_done, seconds, cpu_seconds, eta):
-        """Evaluate the network, record the epoch in history, and raise Diverged if it failed."""
-        t0 = time.perf_counter()
-        cost = net._mean_cost(X, T, chunk=COST_CHUNK)
-        penalty = 0.5 * l2 / n * sum(float(np.sum(W * W)) for W in net.weights) if l2 else 0.0
-        cost += penalty
-        acc = None if validation_data is None else float(np.mean(net.predict(X_val) == y_val))
-        history.epoch.append(epoch_done)
-        history.cost.append(cost)
-        history.accuracy.append(acc)
-        history.seconds.append(seconds)
-        history.cpu_seconds.append(cpu_seconds)
-        history.eval_seconds.append(time.perf_counter() - t0)
-        history.learning_rate.append(eta)
-        if not np.isfinite(cost) or not _finite(net):
-            fail(f"the parameters or the training cost became NaN or infinite in epoch "
-                 f"{int(np.ceil(epoch_done))} (cost {cost})", eta)
-        dead = _dead_units(net, probe)
-        if dead and max(dead) >= DEAD_FRACTION:
-            l = int(np.argmax(dead))
-            which = "the output layer" if l == net.num_layers - 1 else f"hidden layer {l + 1}"
-            fail(f"after epoch {epoch_done:g} {100 * dead[l]:.0f}% of the units of {which} are "
-                 f"saturated on every input (|z| > {SATURATED_Z:g}, so σ'(z) < 2.1e-9): they give "
-                 f"the same output whatever the input and can no longer learn; the training cost "
-                 f"is {cost - penalty:.4g} (it started at {start_cost:.4g})", eta)
-        if cost - penalty > max(start_cost, guess_cost):
-            fail(f"after epoch {epoch_done:g} the training cost is {cost - penalty:.4g}: higher "
-                 f"than at the start ({start_cost:.4g}) and than the cost of always guessing "
-                 f"the class frequencies ({guess_cost:.4g})", eta)
-
-    def fail(what, eta):
-        history.stopped, history.diverged = True, True
-        history.stop_reason = _diverged_message(what, eta, batch_size, backprop is not None)
-        raise Diverged(history.stop_reason, history)
-
-    eta = None
-    for epoch in range(1, epochs + 1):
-        progress.epoch, progress.batch, progress.end_of_epoch = epoch, 0, False
-        t0, c0 = time.perf_counter(), time.process_time()      # the shuffle counts too
-        perm = rng.permutation(n)
-        for j in range(batches_per_epoch):
-            if progress.stop_requested:
-                break
-            idx = perm[j * batch_size:(j + 1) * batch_size]
-            eta = current_eta()
-            if backprop is None:
-                nabla_w, nabla_b, _ = net._backprop(X[idx], T[idx])
-                for nw, nb in zip(nabla_w, nabla_b):   # fresh arrays: scale them in place
-                    nw *= eta
-                    nb *= eta
-            else:
-                nabla_w, nabla_b = backprop(net, X[idx], y[idx])
-                nabla_w = [eta * nw for nw in nabla_w]
-                nabla_b = [eta * nb for nb in nabla_b]
-            for W, b, step_w, step_b in zip(net.weights, net.biases, nabla_w, nabla_b):
-                if l2:
-                    W *= 1.0 - eta * l2 / n              # weight decay
-                W -= step_w                              # W ← W − η ∇W
-                b -= step_b
-            history.batches += 1
-            progress.batch, progress.learning_rate = j + 1, eta
-            if (j + 1) % FINITE_CHECK_EVERY == 0 and not _finite(net):
-                fail(f"the parameters became NaN or infinite during epoch {epoch}", eta)
-            if (callback is not None and callback_every and (j + 1) % callback_every == 0
-                    and j + 1 < batches_per_epoch):
-                progress.seconds = time.perf_counter() - start
-                callback(progress)
-        seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
-        if progress.batch == 0 and progress.stop_requested:
-            break                                  # stopped exactly at an epoch boundary
-        finish_epoch(epoch - 1 + progress.batch / batches_per_epoch, seconds, cpu_seconds, eta)
-        if progress.stop_requested:
-            break
-        if callback is not None:
-            progress.end_of_epoch = True
-            progress.seconds = time.perf_counter() - start
-            callback(progress)
-            progress.end_of_epoch = False
-        if progress.stop_requested:
-            break
-    if progress.stop_requested:
-        history.stopped = True
-        history.stop_reason = progress.stop_reason
-    return history
 
 
 def _finite(net):
