@@ -8,27 +8,50 @@ Installed, the same commands are ``mnistnet fetch`` and ``mnistnet bench``.
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 import time
+
+INTERRUPTED = "interrupted: nothing was written, run it again"
+
+
+class _Terminated(KeyboardInterrupt):
+    """A SIGTERM, turned into an exception so that temporary files are removed on the way out."""
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated
 
 
 def fetch_command(data_dir=None):
     """Run the chain of sources of ``mnistnet.data.fetch`` and report what served.
 
     Prints the source, the cache file and the shapes ``load_mnist()`` returns.
-    Returns the exit code: 0 on success, 1 (with the error on stderr) on failure.
+    Returns the exit code: 0 on success, 1 (with the error on stderr) on failure,
+    130 after Ctrl-C and 143 after a SIGTERM, which say "interrupted: nothing was
+    written, run it again" (temporary files are removed, the cache is either
+    complete or absent).
 
-    Run by ``make lab`` and ``make test``; notebook 01 says where its data came from.
+    Run by ``make lab`` and ``make test``.
     """
     from . import data
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     start = time.perf_counter()
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
         arrays, source = data.fetch(data_dir, progressbar=True)
     except (data.MNISTNotFoundError, data.MNISTFormatError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as e:          # Ctrl-C, or the SIGTERM above
+        print(f"\n{INTERRUPTED}", file=sys.stderr)
+        return 128 + (signal.SIGTERM if isinstance(e, _Terminated) else signal.SIGINT)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
     n_fit = data.TRAIN_SIZE - data.VALID_SIZE
     pixels = data.SIDE * data.SIDE
     print(f"MNIST served by: {source}")
@@ -43,7 +66,7 @@ def main(argv=None):
     """Entry point of ``python -m mnistnet`` and of the ``mnistnet`` script.
 
     Inputs: argv, the list of arguments (default: sys.argv[1:]).
-    Returns the exit code. The command line only; not called in the notebooks.
+    Returns the exit code.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:  # every further argument belongs to the benchmark

