@@ -121,7 +121,7 @@ class Network:
         count = sum(m * (n + 1) for n, m in zip(self.sizes[:-1], self.sizes[1:]))
         if count > MAX_PARAMETERS:
             warnings.warn(f"Network({self.sizes}) has {count:,} parameters "
-                          f"({count * self.dtype.itemsize / 2**30:.1f} GiB in {self.dtype.name}, "
+                          f"({count * self.dtype.itemsize / 2**20:,.0f} MiB in {self.dtype.name}, "
                           f"and training needs as much again); the book's networks have at "
                           f"most 160,000. Check the sizes.", stacklevel=2)
         rng = np.random.default_rng(seed)

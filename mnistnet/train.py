@@ -322,12 +322,15 @@ def _whole(name, value, minimum):
 
 
 def _check_rates(learning_rate, l2, n):
-    """(a zero-argument function returning η, λ as a float), after checking both."""
+    """(a zero-argument function returning a checked η, λ as a float), after checking both.
+
+    A constant η is checked once, here; a callable's every answer is checked when it comes.
+    """
     l2 = _number("l2", l2, "a number >= 0")
     if not (math.isfinite(l2) and l2 >= 0):
         raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
     if callable(learning_rate):
-        return learning_rate, l2
+        return (lambda: _learning_rate(learning_rate(), l2, n)), l2
     eta = _learning_rate(learning_rate, l2, n)
     return (lambda: eta), l2
 
@@ -442,8 +445,8 @@ class Monitor:
         self.start = time.perf_counter()
 
     def learning_rate(self):
-        """η for the next mini-batch (checked when it comes from a callable)."""
-        return _learning_rate(self.eta_of(), self.l2, self.n)
+        """η for the next mini-batch, checked (a constant was checked once, at the start)."""
+        return self.eta_of()
 
     def begin_epoch(self, epoch):
         p = self.progress

@@ -223,3 +223,112 @@ def test_copy_shares_nothing_that_training_changes():
     twin = net.copy()
     assert twin.sizes == net.sizes and twin.sizes is not net.sizes
     assert all(a is not b for a, b in zip(twin.weights + twin.biases, net.weights + net.biases))
+
+
+# --- bad input is refused at the boundary, in the package's words (issue 12) ------------------
+
+def test_non_finite_inputs_are_refused_naming_the_row():
+    net = Network([20, 7, 10], seed=0)
+    X, y = batch(20, 30)
+    X[17, 3] = np.nan
+    for call in (lambda: net.forward(X), lambda: net.predict(X), lambda: net.cost(X, y),
+                 lambda: net.backprop(X, y), lambda: net.accuracy(X, y)):
+        with pytest.raises(ValueError, match=r"X has nan in row 17, column 3"):
+            call()
+    with pytest.raises(ValueError, match=r"X has inf in row 0, column 5"):
+        net.predict(np.where(np.arange(20) == 5, np.inf, 0.0))      # one sample: row 0
+
+
+def test_raw_integer_pixels_are_refused_and_unscaled_floats_warned():
+    net = Network([784, 30, 10], seed=0)
+    X = (np.random.default_rng(0).random((5, 784)) * 256).astype(np.uint8)
+    with pytest.raises(ValueError, match=r"whole numbers from 0 to 255 .*X = X / 255"):
+        net.forward(X)
+    with pytest.warns(UserWarning, match=r"unscaled pixel values.*X = X / 25"):
+        net.forward(X.astype(np.float64))
+    net.forward(np.array([[0, 1] * 392]))                 # 0/1 integers are fine as they are
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net.forward(X / 255.0)                             # scaled: no warning
+
+
+def test_an_empty_batch_is_a_clear_error_not_nan():
+    net = Network([20, 7, 10], seed=0)
+    X, y = np.zeros((0, 20)), np.zeros(0, int)
+    for call in (lambda: net.backprop(X, y), lambda: net.cost(X, y), lambda: net.accuracy(X, y)):
+        with pytest.raises(ValueError, match=r"X has no rows \(shape \(0, 20\)\)"):
+            call()
+    assert net.forward(X).shape == (0, 10)                 # an empty forward pass is still fine
+
+
+def test_astype_refuses_whole_number_dtypes_as_the_constructor_does():
+    net = Network([3, 2], seed=0)
+    with pytest.raises(ValueError, match="dtype must be a floating-point type.*got int64"):
+        net.astype(np.int64)
+    assert net.astype(np.float32).weights[0].dtype == np.float32
+
+
+@pytest.mark.parametrize("sizes, error", [([784, float("nan"), 10], ValueError), (784, TypeError),
+                                          ((n for n in [784, 30, 10]), TypeError),
+                                          ([784], ValueError), ([784, 0, 10], ValueError),
+                                          ([784, 2.5, 10], ValueError), ([784, True, 10], ValueError),
+                                          ("784", TypeError)])
+def test_bad_sizes_get_the_packages_sizes_message(sizes, error):
+    with pytest.raises(error, match=r"sizes must be a list of at least two positive whole numbers"):
+        Network(sizes)
+    assert Network((4, 3.0, np.int64(2))).sizes == [4, 3, 2]
+
+
+def test_a_huge_network_warns_and_is_drawn_without_a_float64_copy(monkeypatch):
+    import tracemalloc
+    from mnistnet import network
+    monkeypatch.setattr(network, "MAX_PARAMETERS", 10_000)
+    with pytest.warns(UserWarning, match=r"Network\(\[784, 30, 10\]\) has 23,860 parameters"):
+        Network([784, 30, 10], seed=0)
+    monkeypatch.setattr(network, "MAX_PARAMETERS", 10**9)
+    monkeypatch.setattr(network, "DRAW_CHUNK", 4096)
+    tracemalloc.start()
+    try:
+        net = Network([784, 500, 10], seed=0, dtype=np.float32)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    size = sum(p.nbytes for p in net.weights + net.biases)
+    assert peak < 1.2 * size                      # a float64 draw then a cast would be 3 × size
+    # the same numbers as one float64 draw of the whole layer, in either dtype
+    rng = np.random.default_rng(0)
+    W1 = rng.standard_normal((500, 784))
+    np.testing.assert_array_equal(net.weights[0], W1.astype(np.float32))
+    np.testing.assert_array_equal(Network([784, 500, 10], seed=0).weights[0], W1)
+    scaled = Network([784, 500, 10], init="scaled", seed=0, dtype=np.float32)
+    np.testing.assert_array_equal(scaled.weights[0], (W1 / np.sqrt(784)).astype(np.float32))
+
+
+def test_from_arrays_goes_through_the_constructor():
+    calls = []
+
+    class Recording(Network):
+        def __init__(self, *args, **kwargs):
+            calls.append(kwargs.get("init"))
+            super().__init__(*args, **kwargs)
+
+    ref = Network([5, 4, 3], seed=1)
+    net = Recording.from_arrays(ref.weights, ref.biases, init="scaled")
+    assert type(net) is Recording and calls == ["scaled"] and net.sizes == [5, 4, 3]
+    with pytest.raises(ValueError, match=r"W1 has shape \(5,\); expected \(n1, n0\)"):
+        Network.from_arrays([np.zeros(5)], [np.zeros(1)])
+
+
+def test_the_public_batch_methods_are_what_backprop_and_cost_use():
+    net = Network([20, 7, 10], cost="cross_entropy", seed=0)
+    X, y = batch(20, 6)
+    Xc, yc, T = net.check_data(X, y)
+    assert Xc.shape == (6, 20) and yc.tolist() == y.tolist() and T.shape == (6, 10)
+    nabla_w, nabla_b, deltas = net.backprop_batch(Xc, T)
+    for a, b in zip(nabla_w + nabla_b, sum(net.backprop(X, y), [])):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(nabla_w[0], deltas[0].T @ Xc / 6, rtol=1e-14)     # Δᵀ X / B
+    assert net.mean_cost(Xc, T) == net.cost(X, y)
+    assert net.forward_batch(Xc)[1][-1].shape == (6, 10)
+    x1, y1, T1 = net.check_data(X[0], y[0])                # one sample: a batch of one
+    assert x1.shape == (1, 20) and y1.shape == (1,) and T1.shape == (1, 10)

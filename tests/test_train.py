@@ -325,3 +325,182 @@ def test_numpy_error_settings_are_restored_after_training_and_after_divergence()
     with pytest.raises(Diverged):
         sgd(Network([20, 7, 10], seed=0), TRAIN, 3, 10, 3.0, backprop=wrong_sign)
     assert np.geterr() == before
+
+
+# --- settings and data are checked before any work, naming the argument (issue 12) -------------
+
+def counting_backprop():
+    calls = []
+
+    def backprop(net, X, y):
+        calls.append(1)
+        return net.backprop(X, y)
+    return backprop, calls
+
+
+@pytest.mark.parametrize("args, kwargs, error, message", [
+    ((1.9, 10), {}, ValueError, r"epochs must be a whole number >= 0, got 1.9"),
+    ((1, 10.7), {}, ValueError, r"batch_size must be a whole number >= 1, got 10.7"),
+    ((1, float("nan")), {}, ValueError, r"batch_size must be a whole number >= 1, got nan"),
+    ((float("inf"), 10), {}, ValueError, r"epochs must be a whole number >= 0, got inf"),
+    ((1, 10), {"l2": float("nan")}, ValueError, r"l2 must be a finite number >= 0, got nan"),
+    ((1, 10), {"l2": float("inf")}, ValueError, r"l2 must be a finite number >= 0, got inf"),
+    ((1, 10), {"l2": -1.0}, ValueError, r"l2 must be a finite number >= 0, got -1.0"),
+    ((1, 10), {"l2": "5"}, TypeError, r"l2 must be a number >= 0, got '5' \(str\)"),
+    ((1, 10), {"l2": 1000.0}, ValueError, r"l2 = 1000 is too large for η = 1 and n = 300.*1 − ηλ/n"),
+    ((1, 10), {"callback": 5}, TypeError, r"callback must be a function or None, got 5"),
+    ((1, 10), {"callback_every": 2.5}, ValueError, r"callback_every must be a whole number >= 1"),
+    ((1, 10), {"stop": True}, TypeError, r"stop must have an is_set\(\) method"),
+])
+def test_bad_settings_are_refused_before_any_work_naming_the_argument(args, kwargs, error, message):
+    net = Network([20, 7, 10], seed=0)
+    before = params(net)
+    spy, calls = counting_backprop()
+    with pytest.raises(error, match=message):
+        sgd(net, TRAIN, *args, 1.0, backprop=spy, **kwargs)
+    assert calls == [] and same(params(net), before)
+
+
+def test_a_learning_rate_callable_that_makes_the_decay_factor_negative_names_l2():
+    etas = iter([0.1] * 5 + [500.0] * 100)
+    with pytest.raises(ValueError, match=r"l2 = 1 is too large for η = 500"):
+        sgd(Network([20, 7, 10], seed=0), TRAIN, 1, 10, lambda: next(etas), l2=1.0)
+
+
+@pytest.mark.parametrize("returned, message", [
+    (lambda net, g: (g[0][:1], g[1][:1]), r"returned 1 arrays in nabla_w; expected 2, one per layer"),
+    (lambda net, g: (g[0], [np.ones(1), np.ones(1)]),
+     r"returned nabla_b\[0\] of shape \(1,\); expected \(7,\), the shape of b1"),
+    (lambda net, g: (g[0][::-1], g[1]), r"nabla_w\[0\] of shape \(10, 7\); expected \(7, 20\)"),
+    (lambda net, g: g[0], r"returned 7 arrays in nabla_w; expected 2"),       # (W1, W2), not a pair of lists
+    (lambda net, g: None, r"must return a pair \(nabla_w, nabla_b\)"),
+])
+def test_a_backprop_hook_is_checked_against_the_parameters_shapes(returned, message):
+    net = Network([20, 7, 10], seed=0)
+    before = params(net)
+    with pytest.raises((ValueError, TypeError), match=message):
+        sgd(net, TRAIN, 1, 10, 1.0, backprop=lambda n, X, y: returned(n, n.backprop(X, y)))
+    assert same(params(net), before)                        # refused before the first update
+
+
+def test_nan_data_is_refused_naming_the_row_not_blamed_on_eta():
+    X = TRAIN[0].copy()
+    X[17, 3] = np.nan
+    with pytest.raises(ValueError, match=r"training_data: X has nan in row 17, column 3"):
+        sgd(Network([20, 7, 10], seed=0), (X, TRAIN[1]), 1, 10, 0.01)
+    with pytest.raises(ValueError, match=r"validation_data: X has nan in row 17"):
+        sgd(Network([20, 7, 10], seed=0), TRAIN, 1, 10, 0.01, validation_data=(X[:100], VALID[1]))
+
+
+def test_raw_integer_pixels_are_refused_with_how_to_scale():
+    X = (np.abs(TRAIN[0]) * 60).astype(np.uint8)
+    with pytest.raises(ValueError, match=r"training_data: X holds whole numbers .*X = X / 255"):
+        sgd(Network([20, 7, 10], seed=0), (X, TRAIN[1]), 1, 10, 3.0)
+
+
+def test_diverged_names_unscaled_inputs_before_eta():
+    X = np.abs(TRAIN[0]) * 60                               # pixel-like values up to ~255
+    with pytest.warns(UserWarning, match="unscaled pixel values"):
+        with pytest.raises(Diverged) as info:
+            sgd(Network([20, 30, 10], seed=0), (X, TRAIN[1]), 5, 10, 10.0, seed=0)
+    message = str(info.value)
+    assert "likely cause is unscaled inputs" in message and "X = X / " in message
+    assert "lower η" not in message and "learning rate too large" not in message
+
+
+def test_diverged_names_a_weight_decay_far_too_strong_before_eta():
+    n, eta = len(TRAIN[0]), 1000.0
+    with pytest.raises(Diverged) as info:
+        sgd(Network([20, 30, 10], seed=0), TRAIN, 5, 10, eta, l2=0.5 * n / eta, seed=0)
+    assert "weight decay far too strong: l2 = λ = 0.15" in str(info.value)
+    assert "lower η" not in str(info.value)
+
+
+# --- one stop mechanism ------------------------------------------------------------------------
+
+def test_one_stop_event_set_from_outside_or_by_progress_stop():
+    event = threading.Event()
+    seen = []
+
+    def callback(progress):
+        seen.append(progress.stop_event)
+        if progress.epoch == 2 and progress.batch == 5:
+            event.set()                                    # e.g. a Stop button in another thread
+
+    history = sgd(Network([20, 7, 10], seed=0), TRAIN, 5, 10, 1.0, stop=event,
+                  callback=callback, callback_every=5)
+    assert seen[0] is event and history.stopped and history.stop_reason == "stop requested"
+    assert history.batches == 35 and history.epoch[-1] == pytest.approx(1 + 5 / 30)
+    event = threading.Event()
+    history = sgd(Network([20, 7, 10], seed=0), TRAIN, 5, 10, 1.0, stop=event,
+                  callback=lambda p: p.epoch == 2 and p.stop("enough"))
+    assert event.is_set() and history.stop_reason == "enough" and history.epoch == [1, 2]
+    already = threading.Event()
+    already.set()
+    history = sgd(Network([20, 7, 10], seed=0), TRAIN, 5, 10, 1.0, stop=already)
+    assert history.stopped and history.batches == 0 and len(history) == 0
+
+
+# --- monitoring: the cost on a fixed sample ------------------------------------------------------
+
+def test_the_training_cost_is_measured_on_a_fixed_evenly_spaced_sample(monkeypatch):
+    monkeypatch.setattr(train, "COST_SAMPLE", 100)
+    net = Network([20, 7, 10], seed=0)
+    history = sgd(net, TRAIN, 2, 10, 1.0)
+    X, y = TRAIN
+    assert history.settings["cost_sample"] == 100
+    assert history.cost[-1] == pytest.approx(net.cost(X[::3], y[::3]), rel=1e-12)
+    assert history.setup_seconds >= 0 and len(history.eval_seconds) == 2
+
+
+# --- BLAS threads: overlapping runs ----------------------------------------------------------------
+
+class FakeBlas:
+    """A process-wide thread setting, standing in for threadpoolctl's (which is per-library)."""
+    threads = 8
+
+    def __init__(self, limits=None, user_api=None):
+        self.original, FakeBlas.threads = FakeBlas.threads, limits
+
+    def restore_original_limits(self):
+        FakeBlas.threads = self.original
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.restore_original_limits()
+
+
+@pytest.mark.parametrize("first_ends_first", [True, False])
+def test_overlapping_runs_restore_the_setting_from_before_the_first(monkeypatch, first_ends_first):
+    monkeypatch.setattr(train, "threadpool_limits", FakeBlas)
+    monkeypatch.setattr(FakeBlas, "threads", 8)
+    inside = {"first": [], "second": []}
+    second_in, release = threading.Event(), {"first": threading.Event(), "second": threading.Event()}
+    done = {}
+
+    def run(name):
+        def callback(progress):
+            inside[name].append(FakeBlas.threads)
+            if name == "second":
+                second_in.set()
+            release[name].wait(30)
+        sgd(Network([20, 7, 10], seed=0), TRAIN, 1, 300, 1.0, callback=callback)
+        done[name] = True
+
+    first = threading.Thread(target=run, args=("first",))
+    first.start()
+    while not inside["first"]:
+        first.join(0.01)
+    second = threading.Thread(target=run, args=("second",))
+    second.start()
+    assert second_in.wait(30)
+    order = ["first", "second"] if first_ends_first else ["second", "first"]
+    for name, thread in [(n, first if n == "first" else second) for n in order]:
+        release[name].set()
+        thread.join(30)
+        assert done.get(name)
+        if name == order[0]:
+            assert FakeBlas.threads == 1                    # the other run is still going
+    assert inside == {"first": [1], "second": [1]} and FakeBlas.threads == 8
