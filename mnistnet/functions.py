@@ -15,7 +15,7 @@ def sigmoid(z):
     Written as ½(1 + tanh(z/2)), which is the same function but never
     overflows: the textbook form computes e^(−z), and for z = −1000 that is
     inf (numpy warns "overflow encountered in exp"). In float64 the result is
-    right to about 1e-16 absolute, not relative: below z ≈ −37, where the true
+    right to about 1e-16 absolute, not relative: below z ≈ −38, where the true
     σ(z) is under 1e-16, it rounds to exactly 0 (float32: about 6e-8 absolute).
     That is harmless here: the costs that need ln σ(z) compute it from z
     (np.logaddexp), never as log(sigmoid(z)).
