@@ -13,14 +13,16 @@ NBVAL  := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 .PHONY: help lock setup setup-test data lab test test-unit test-notebooks test-kernels test-ui test-install test-min notebooks bench clean
 
 help:
-	@echo "make lab        set up .venv, fetch MNIST, open JupyterLab on notebooks/"
-	@echo "make test       set up .venv (with test extras), fetch MNIST, run every test and notebook"
-	@echo "make test-ui    the real-browser test of the training widget (needs chromium)"
+	@echo "make lab           set up .venv, fetch MNIST, open JupyterLab on notebooks/"
+	@echo "make test          set up .venv (with test extras), fetch MNIST, run every test and notebook"
+	@echo "make test-kernels  the notebooks again under other OpenBLAS kernels (KERNELS=, NBTEST=)"
+	@echo "make test-ui       the real-browser test of the training widget (needs chromium)"
 	@echo "make test-install  Binder's build and the README's make-free commands, each in a fresh virtualenv"
-	@echo "make test-min   the tests again on the oldest numpy, matplotlib, … that pyproject.toml allows"
-	@echo "make notebooks  re-execute every notebook in place, so committed outputs are what a run gives"
-	@echo "make bench      accuracy and speed benchmark"
-	@echo "make lock       re-resolve pyproject.toml's ranges into requirements*.lock (then: make test)"
+	@echo "make test-min      the tests again on the oldest numpy, matplotlib, … that pyproject.toml allows"
+	@echo "make notebooks     re-execute every notebook in place (NB= for some), so committed outputs are what a run gives"
+	@echo "make bench         accuracy and speed benchmark"
+	@echo "make student       a copy of the notebooks without the exercise solutions, in build/student/"
+	@echo "make lock          re-resolve pyproject.toml's ranges into requirements*.lock (then: make test)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
