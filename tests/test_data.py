@@ -1002,3 +1002,71 @@ def test_a_signal_during_a_download_leaves_nothing(tmp_path, fake, server, how, 
     else:
         assert child.returncode == -2 and "KeyboardInterrupt" in err   # Python's own way
     assert cache_files(tmp_path) == []
+
+
+def _as_nobody(function):
+    """Run `function()` in a forked child that has dropped root for the user nobody (uid 65534).
+
+    Returns what it returned, or the text of what it raised, as a string.
+    """
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                    # the child: never returns to pytest
+        os.close(read)
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            result = str(function())
+        except BaseException as e:                  # noqa: BLE001 - reported to the parent
+            result = f"{type(e).__name__}: {e}"
+        os.write(write, result.encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as f:
+        return f.read()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or os.geteuid() != 0,
+                    reason="runs as root, to become an unprivileged user for whom file modes count")
+def test_a_really_read_only_cache_folder_for_an_unprivileged_user(fake, server, monkeypatch, caplog):
+    # The read_only fixture above simulates the refusals; this checks the real thing once:
+    # a forked child drops root, and chmod 0o555 folders then really refuse it.
+    import shutil
+    import tempfile as tempfile_module
+
+    monkeypatch.setattr(data, "IDX_FILES", server.serve("good", fake))
+    monkeypatch.setattr(data, "MIRRORS", [server.url + "/good/"])
+    root = tempfile_module.mkdtemp()
+    try:
+        os.chmod(root, 0o777)
+        monkeypatch.setenv(data.CACHE_DIR_ENV, os.path.join(root, "warm-up"))
+        data.fetch()                                # as root: every lazy import done before the fork
+        monkeypatch.setattr(tempfile_module, "tempdir", root)
+
+        empty = os.path.join(root, "empty")
+        os.mkdir(empty, 0o555)
+        monkeypatch.setenv(data.CACHE_DIR_ENV, empty)
+        result = _as_nobody(lambda: data.fetch()[1])
+        assert result == f"mirror {server.url}/good/", result
+        assert os.listdir(empty) == []
+
+        corrupt = os.path.join(root, "corrupt")
+        os.mkdir(corrupt)
+        with open(os.path.join(corrupt, data.CACHE_NAME), "wb") as f:
+            f.write(b"not a zip file")
+        os.chmod(corrupt, 0o555)
+        os.chmod(os.path.join(corrupt, data.CACHE_NAME), 0o444)
+        monkeypatch.setenv(data.CACHE_DIR_ENV, corrupt)
+        monkeypatch.setattr(data, "MIRRORS", [])
+        work = os.path.join(root, "work")
+        os.makedirs(os.path.join(work, "data"))
+        data.read_pkl(write_pkl(data.Path(work) / data.LOCAL_PKL, fake))   # imports its codec as root
+        os.chmod(work, 0o755)
+        monkeypatch.chdir(work)
+        result = _as_nobody(lambda: data.fetch()[1])
+        assert result.startswith(str(data.LOCAL_PKL)), result
+        assert os.listdir(corrupt) == [data.CACHE_NAME]
+        assert [name for name in os.listdir(root) if name.startswith("mnistnet-")] == []
+    finally:
+        shutil.rmtree(root)
