@@ -1,19 +1,57 @@
-"""Pictures: digits, shape diagrams, confusion matrices, hidden units.
+"""Pictures: digits, training curves, confusion matrices, hidden units, shape diagrams.
 
-- ``show_digits`` (notebook 01), ``show_weights`` (07), ``confusion_matrix`` /
-  ``plot_confusion`` (shown by the Trainer of notebook 06);
-- shape diagrams (notebooks 02 and 03): ``shape_diagram`` draws any product of
-  1-D and 2-D arrays as blocks sized by their dimensions, checking inner
-  dimensions and broadcasting; ``draw_matvec`` (W @ x + b = z), ``draw_outer``
-  (outer(δ, x) = ∂C/∂W) and ``draw_batched`` (X @ W.T + b = Z) are ready-made.
+- ``show_digits``, ``show_weights``, ``confusion_matrix`` / ``plot_confusion``;
+- training curves: ``plot_curves`` (cost and validation accuracy per epoch), its legend
+  text ``run_label``, and ``results_figure`` (misclassified digits beside the confusion
+  matrix), which the Trainer of ``mnistnet.widgets`` redraws from its training thread;
+- shape diagrams: ``shape_diagram`` draws any product of 1-D and 2-D arrays as blocks
+  sized by their dimensions, checking inner dimensions and broadcasting; ``draw_matvec``
+  (W @ x + b = z), ``draw_outer`` (outer(δ, x) = ∂C/∂W) and ``draw_batched``
+  (X @ W.T + b = Z) are ready-made.
 
-Each function draws into a matplotlib Axes (a new figure if none is given) and
-returns the Figure, so notebooks show it and widgets can render it to PNG.
-Nothing here knows about training or widgets.
+One style everywhere: each function draws into a matplotlib Axes it is given (``ax=``
+or ``axes=``), or into a new Figure from ``new_figure``, and returns the Figure.
+``new_figure`` does not use pyplot: the figure is never registered in pyplot's global
+list of figures, so drawing works from any thread (the Trainer's), and a figure drawn in
+a thread can never turn up in whichever notebook cell runs next.
+
+In a notebook, a returned Figure is shown when it is the cell's last value (or with
+``IPython.display.display(fig)``); ``plt.show()`` does not show it, since pyplot never
+knew about it. To draw into a pyplot figure of your own, pass its Axes::
+
+    show_digits(X[:20], labels=y[:20])          # last line of a cell: the figure shows
+    fig, (ax1, ax2) = plt.subplots(1, 2)
+    plot_confusion(y, predicted, ax=ax2)         # drawn into your figure; plt.show() shows it
+
+``png_bytes(fig)`` renders a Figure to PNG bytes (what the Trainer puts in its images).
+Nothing here knows about training loops or widgets.
 """
 
-import matplotlib.pyplot as plt
+import io
+
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+
+FADED_COLOR = "0.7"          # earlier runs drawn for comparison
+
+
+def new_figure(figsize):
+    """A blank Figure (width, height in inches) with an Agg canvas, made without pyplot.
+
+    Safe in any thread; shown in a notebook when it is a cell's last value.
+    """
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def png_bytes(fig, dpi=90):
+    """The Figure rendered to PNG bytes (for an ``ipywidgets.Image``, or a file)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
 
 
 def _grid(n, cols):
@@ -24,15 +62,15 @@ def _grid(n, cols):
 def _image_grid(images, draw_one, cols, size, *, height=1.0, axes=None):
     """Lay images out in a grid of Axes and call draw_one(ax, i) for each image i.
 
-    A new pyplot figure of ``cols`` images per row, ``size`` inches wide and
-    ``size * height`` high each, tidied by tight_layout; or the given ``axes``,
-    used in order (the caller laid them out), extra ones left blank. Returns the Figure.
+    A new figure of ``cols`` images per row, ``size`` inches wide and ``size * height``
+    high each, tidied by tight_layout; or the given ``axes``, used in order (the caller
+    laid them out), extra ones left blank. Returns the Figure.
     """
     layout = axes is None
     if axes is None:
         rows, cols = _grid(len(images), cols)
-        _, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size * height),
-                               squeeze=False)
+        fig = new_figure((cols * size, rows * size * height))
+        axes = fig.subplots(rows, cols, squeeze=False)
     axes = np.ravel(np.asarray(axes, dtype=object))
     fig = axes[0].figure
     for i, ax in enumerate(axes):
@@ -47,18 +85,14 @@ def _image_grid(images, draw_one, cols, size, *, height=1.0, axes=None):
 def show_digits(X, labels=None, predicted=None, cols=10, size=1.0, *, axes=None):
     """A grid of digit images with their labels.
 
-    Introduced in ``notebooks/01-mnist-data.ipynb``.
-
     Inputs:
     - X: images (N, 784) or (N, 28, 28), values in [0, 1].
     - labels: optional integer labels (N,), shown above each image.
     - predicted: optional predicted labels (N,); a wrong prediction is shown in red
       as "pred / true".
     - cols: images per row; size: inches per image (of a new figure).
-    - axes: the Axes to draw into instead of a new pyplot figure, one image each in
-      order, extra ones left blank (the caller has laid them out, so no tight_layout
-      is applied); e.g. from a ``matplotlib.figure.Figure`` made without pyplot
-      (safe in a thread).
+    - axes: the Axes to draw into instead of a new figure, one image each in order,
+      extra ones left blank (the caller has laid them out, so no tight_layout is applied).
     Returns:
     - the Figure.
     """
@@ -79,9 +113,8 @@ def show_digits(X, labels=None, predicted=None, cols=10, size=1.0, *, axes=None)
 def show_weights(W, cols=10, size=1.0):
     """Each hidden unit's incoming weights drawn as a 28×28 image.
 
-    Introduced in ``notebooks/07-going-further.ipynb``. Row j of W1 holds the
-    784 weights from every pixel into hidden unit j, so it has the image's
-    shape: red pixels excite the unit, blue ones inhibit it.
+    Row j of W1 holds the 784 weights from every pixel into hidden unit j, so it has
+    the image's shape: red pixels excite the unit, blue ones inhibit it.
 
     Inputs:
     - W: first-layer weights (n_hidden, 784).
@@ -106,8 +139,6 @@ def confusion_matrix(y_true, y_pred, n=10):
     - n: the number of classes.
     Returns:
     - M: (n, n) integers, M[i, j] = number of digits i predicted as j.
-
-    Not called in the notebooks; the Trainer of notebook 06 shows it after a run.
     """
     M = np.zeros((n, n), dtype=np.int64)
     np.add.at(M, (np.asarray(y_true), np.asarray(y_pred)), 1)
@@ -120,15 +151,13 @@ def plot_confusion(y_true, y_pred, n=10, ax=None):
     Inputs:
     - y_true, y_pred: integer labels (N,), each in 0 … n − 1.
     - n: the number of classes; the matrix is (n, n).
-    - ax: an Axes to draw into (default: a new pyplot figure).
+    - ax: an Axes to draw into (default: a new figure).
     Returns:
     - the Figure.
-
-    Not called in the notebooks; the Trainer of notebook 06 shows it after a run.
     """
     M = confusion_matrix(y_true, y_pred, n)
     if ax is None:
-        _, ax = plt.subplots(figsize=(4.2, 4.2))
+        ax = new_figure((4.2, 4.2)).subplots()
     off = M.astype(float)
     np.fill_diagonal(off, np.nan)          # colour the mistakes, not the (large) diagonal
     image = ax.imshow(off, cmap="Reds")
@@ -146,10 +175,150 @@ def plot_confusion(y_true, y_pred, n=10, ax=None):
     return ax.figure
 
 
+# --- training curves ----------------------------------------------------------------
+
+def eta_text(eta):
+    """η as a person writes it: 3, 0.5, 0.001 (3 significant digits, no float noise)."""
+    return f"{float(eta):.3g}"
+
+
+def run_label(history, etas=None):
+    """A short description of a run, e.g. 'η 3, 30 hidden, quadratic, B 10'.
+
+    Inputs:
+    - history: the run's train.History.
+    - etas: the learning rates used, in order (default: η per epoch from the History;
+      the Trainer passes every value the slider took during the run).
+    Returns:
+    - the label (str); a run whose η changed reads 'η 0.01→3, …' (first → last).
+    """
+    s = history.settings
+    if etas is None:
+        etas = [e for e in history.learning_rate if e is not None]
+    if not etas:
+        eta = ""
+    elif min(etas) == max(etas):
+        eta = f"η {eta_text(etas[0])}, "
+    else:
+        eta = f"η {eta_text(etas[0])}→{eta_text(etas[-1])}, "
+    sizes = s.get("sizes", [])
+    hidden = "-".join(str(n) for n in sizes[1:-1]) or "no"
+    cost = s.get("cost", "").replace("_", "-")
+    return f"{eta}{hidden} hidden, {cost}, B {s.get('batch_size', '?')}"
+
+
+def _log_cost_axis(ax):
+    """A log scale for the cost, labelled 1, 2, 5 × 10^k (more values on a narrow range)."""
+    ax.set_yscale("log")
+    low, high = ax.get_ylim()
+    ratio = high / low
+    subs = ((1.0, 2.0, 5.0) if ratio > 8 else (1.0, 2.0, 3.0, 5.0, 7.0) if ratio > 2.5
+            else tuple(range(1, 10)))
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _draw_run(ax_cost, ax_acc, history, label, style):
+    """One run's cost and accuracy lines; returns its finite accuracies (%)."""
+    e = np.asarray(history.epoch, dtype=float)
+    c = np.asarray(history.cost, dtype=float)
+    ok = np.isfinite(c) & (c > 0)                  # a diverged run's inf/NaN costs are left out
+    ax_cost.plot(e[ok], c[ok], **style)
+    acc = [np.nan if a is None else 100 * a for a in history.accuracy]
+    ax_acc.plot(e, acc, label=label, **style)
+    return [a for a in acc if np.isfinite(a)]
+
+
+def plot_curves(histories, labels=None, *, faded=(), epochs=None, title=None, styles=None,
+                fig=None):
+    """Training cost and validation accuracy per epoch, side by side.
+
+    Inputs:
+    - histories: a list of mnistnet.train.History, drawn in colour (C0, C1, …).
+    - labels: one legend label per history (default: run_label of each).
+    - faded: (label, History) pairs drawn first, in light grey (earlier runs, for comparison).
+    - epochs: the x-axis extent (default: the longest run).
+    - title: optional figure title.
+    - styles: optional matplotlib line settings per history, e.g.
+      ``[dict(color="C0", ls="--"), …]``, to pair related runs by colour.
+    - fig: a Figure to draw into (it is cleared); default ``new_figure((8.6, 3.3))``.
+    Returns:
+    - the Figure. Non-finite costs (a diverged run) are left out; the cost axis is
+      logarithmic so quadratic and cross-entropy costs both read well. The legend sits
+      below the axes, where it cannot hide a point.
+    """
+    fig = fig if fig is not None else new_figure((8.6, 3.3))
+    fig.clear()
+    ax_cost, ax_acc = fig.subplots(1, 2)
+    labels = list(labels) if labels is not None else [run_label(h) for h in histories]
+    longest = max([h.epoch[-1] for h in histories if len(h)] +
+                  [h.epoch[-1] for _, h in faded if len(h)] + [1])
+    epochs = epochs or int(np.ceil(longest))
+    all_acc = []
+    for label, h in faded:
+        style = dict(color=FADED_COLOR, lw=1.5, marker="o", ms=3)
+        all_acc += _draw_run(ax_cost, ax_acc, h, f"before: {label}", style)
+    for k, (h, label) in enumerate(zip(histories, labels)):
+        style = dict(color=f"C{k}", lw=2, marker="o", ms=4, **(styles[k] if styles else {}))
+        all_acc += _draw_run(ax_cost, ax_acc, h, label, style)
+
+    ax_cost.set(xlabel="epoch", ylabel="training cost", title="training cost (log scale)",
+                xlim=(0, epochs + 0.5))
+    if any(line.get_xdata().size for line in ax_cost.lines):
+        _log_cost_axis(ax_cost)
+    low = min(all_acc, default=0.0)
+    ax_acc.set(xlabel="epoch", ylabel="validation accuracy (%)", title="validation accuracy",
+               xlim=(0, epochs + 0.5), ylim=(max(0.0, 10 * np.floor(low / 10) - 2), 100.5))
+    ax_acc.axhline(10, color="0.8", lw=1, ls="--", zorder=0)   # chance: 1 in 10
+    for ax in (ax_cost, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    n_lines = len(histories) + len(faded)
+    per_row = n_lines if n_lines <= 4 else 3
+    if n_lines:
+        fig.legend(*ax_acc.get_legend_handles_labels(), loc="lower center",
+                   ncol=per_row, fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    # Fixed margins (in inches), not tight_layout: it would draw the figure twice, and this
+    # is redrawn after every epoch while training waits.
+    w, h = fig.get_size_inches()
+    rows = -(-n_lines // per_row) if n_lines else 0
+    fig.subplots_adjust(left=0.75 / w, right=1 - 0.15 / w, wspace=0.9 / (w / 2),
+                        top=1 - (0.55 if title else 0.35) / h,
+                        bottom=(0.55 + 0.22 * rows) / h)
+    return fig
+
+
+def results_figure(X, y, predicted, n_show=12, name="test"):
+    """Misclassified digits (predicted / true, in red) beside the confusion matrix.
+
+    Inputs:
+    - X: images (N, 784); y: true labels (N,); predicted: predicted labels (N,).
+    - n_show: how many misclassified digits to show, at most 12 (the first ones).
+    - name: what the images are, for the caption ("test", or "validation").
+    Returns:
+    - the Figure (drawn by show_digits and plot_confusion into axes laid out here).
+    """
+    y, predicted = np.asarray(y), np.asarray(predicted)
+    fig = new_figure((8.6, 3.4))
+    outer = fig.add_gridspec(1, 2, width_ratios=(1.35, 1), wspace=0.15)
+    wrong = np.flatnonzero(predicted != y)[:n_show]
+    cols = 6
+    grid = outer[0].subgridspec(2, cols, hspace=0.45, wspace=0.1)
+    axes = [fig.add_subplot(grid[i // cols, i % cols]) for i in range(2 * cols)]
+    show_digits(X[wrong], y[wrong], predicted[wrong], axes=axes)
+    fig.text(0.03, 0.95, f"misclassified {name} digits (predicted / true): "
+             f"{int(np.sum(predicted != y))} of {len(y)}", fontsize=9, va="top")
+    plot_confusion(y, predicted, ax=fig.add_subplot(outer[1]))
+    fig.subplots_adjust(left=0.02, right=0.98, top=0.86, bottom=0.13)
+    return fig
+
+
 # --- shape diagrams ---------------------------------------------------------------
 # A product drawn as blocks whose sides grow with the dimensions they stand for,
-# each labelled with its name and its true shape. Introduced in notebook 02
-# (W1 @ x + b1 = z1) and used throughout notebook 03 (W2ᵀ δ2, outer products).
+# each labelled with its name and its true shape.
 
 _MATRIX, _VECTOR, _RESULT = "#cfe2f3", "#fde3c8", "#d9ead3"
 _EDGE, _OK, _BAD, _WARN, _NOTE = "#333333", "#2e7d32", "#c62828", "#e65100", "#555555"
@@ -261,12 +430,77 @@ def _break_mark(ax, x0, y0, w, h, horizontal):
         ax.plot([xa, xb], [ya, yb], color=_EDGE, lw=1.0, zorder=4)
 
 
+def _layout(items, break_at):
+    """Place operands and operators on the line y = 0, checking each operator.
+
+    Returns (boxes, width): one box per item, (kind, item, x0, w, h, is_result, note),
+    where note is (text, colour) or None; width is the drawing's length.
+    """
+    gap, op_w = 0.9, 1.6
+    boxes, x, result = [], 0.0, False
+    current, fresh = None, True                # the shape of the expression read so far
+    for i, (kind, it) in enumerate(items):
+        if kind == "op":
+            note = None
+            right = next((v for k, v in items[i + 1:] if k == "arr"), None)
+            if it == "=":
+                result, current, fresh = True, None, True
+            elif current is not None and right is not None:
+                note, current = _check_op(it, current, right[1])
+            boxes.append((kind, it, x, op_w, 0.0, False, note))
+            x += op_w
+            continue
+        name, shape, orient = it
+        if fresh:
+            current, fresh = shape, False
+        rows, cols = _as_2d(shape, orient)
+        w, h = _length(cols, break_at)[0], _length(rows, break_at)[0]
+        # the slot is wide enough for the block and for its labels (name above, shape below)
+        slot = max(w, 0.62 * len(name), 0.5 * len(_shape_text(shape))) + gap
+        boxes.append((kind, it, x + (slot - w) / 2, w, h, result, None))
+        x += slot
+    return boxes, x
+
+
+def _note_rows(boxes):
+    """(x centre, row, note) for each operator's note; one too close to the last drops a row."""
+    notes, last_x, row = [], -1e9, 0
+    for _, _, x0, w, _, _, note in boxes:
+        if note:
+            xc = x0 + w / 2
+            row = 1 if xc - last_x < 5.0 and row == 0 else 0
+            notes.append((xc, row, note))
+            last_x = xc
+    return notes
+
+
+def _draw_box(ax, box, break_at):
+    """Draw one operator, or one operand block with its name above and its shape below."""
+    from matplotlib.patches import Rectangle
+    kind, it, x0, w, h, res, _ = box
+    if kind == "op":
+        ax.text(x0 + w / 2, 0, it, ha="center", va="center", fontsize=15, gid="op")
+        return
+    name, shape, orient = it
+    rows, cols = _as_2d(shape, orient)
+    y0 = -h / 2
+    color = _RESULT if res else (_VECTOR if len(shape) == 1 else _MATRIX)
+    ax.add_patch(Rectangle((x0, y0), w, h, facecolor=color, edgecolor=_EDGE, lw=1.2,
+                           zorder=2, gid=f"block:{name}"))
+    if _length(cols, break_at)[1]:
+        _break_mark(ax, x0, y0, w, h, horizontal=True)
+    if _length(rows, break_at)[1]:
+        _break_mark(ax, x0, y0, w, h, horizontal=False)
+    ax.text(x0 + w / 2, h / 2 + 0.7, name, ha="center", va="bottom", fontsize=11,
+            fontweight="bold", gid="name")
+    ax.text(x0 + w / 2, -h / 2 - 0.5, _shape_text(shape), ha="center", va="top",
+            fontsize=9, color=_NOTE, gid="shape")
+
+
 def shape_diagram(*terms, ax=None, title=None, break_at=100):
     """Draw an array expression as blocks sized by their dimensions.
 
-    Introduced in ``notebooks/03-backprop-shapes.ipynb`` (notebook 02's ``draw_matvec``
-    draws through it); ``draw_matvec``, ``draw_outer`` and ``draw_batched`` are
-    ready-made uses of it.
+    ``draw_matvec``, ``draw_outer`` and ``draw_batched`` are ready-made uses of it.
 
     Each operand is a block: a 2-D array (r, c) is r tall and c wide; a 1-D array
     (n,) is a column one unit thick, or a row if asked. Sides grow like √n up to
@@ -296,95 +530,35 @@ def shape_diagram(*terms, ax=None, title=None, break_at=100):
 
     Example: ``shape_diagram(("W1", (30, 784)), "@", ("x", 784), "+", ("b1", 30), "=", ("z1", 30))``.
     """
-    from matplotlib.patches import Rectangle
-
-    items = []                                 # ("op", text) or ("arr", (name, shape, orient))
-    for t in terms:
-        items.append(("op", t) if isinstance(t, str) else ("arr", _parse_operand(t)))
+    items = [("op", t) if isinstance(t, str) else ("arr", _parse_operand(t)) for t in terms]
     if not any(kind == "arr" for kind, _ in items):
         raise ValueError("shape_diagram needs at least one operand")
-
-    # pass 1: layout (every block centred on the line y = 0) and the checks under operators
-    gap, op_w = 0.9, 1.6
-    boxes, x, result = [], 0.0, False          # (kind, item, x0, w, h, is_result, note)
-    current, fresh = None, True                # the shape of the expression read so far
-    for i, (kind, it) in enumerate(items):
-        if kind == "op":
-            note = None
-            right = next((v for k, v in items[i + 1:] if k == "arr"), None)
-            if it == "=":
-                result, current, fresh = True, None, True
-            elif current is not None and right is not None:
-                note, current = _check_op(it, current, right[1])
-            boxes.append((kind, it, x, op_w, 0.0, False, note))
-            x += op_w
-            continue
-        name, shape, orient = it
-        if fresh:
-            current, fresh = shape, False
-        rows, cols = _as_2d(shape, orient)
-        w, h = _length(cols, break_at)[0], _length(rows, break_at)[0]
-        # the slot is wide enough for the block and for its labels (name above, shape below)
-        slot = max(w, 0.62 * len(name), 0.5 * len(_shape_text(shape))) + gap
-        boxes.append((kind, it, x + (slot - w) / 2, w, h, result, None))
-        x += slot
-    width = x
-    height = max(bx[4] for bx in boxes if bx[0] == "arr")
-
-    # notes sit in a row under the drawing; a note too close to the previous one drops a row
-    notes, last_x, row = [], -1e9, 0
-    for kind, it, x0, w, h, res, note in boxes:
-        if note:
-            xc = x0 + w / 2
-            row = 1 if xc - last_x < 5.0 and row == 0 else 0
-            notes.append((xc, row, note))
-            last_x = xc
-    bottom = -height / 2 - 2.0 - (1.9 * (1 + max((r for _, r, _ in notes), default=0))
-                                  if notes else 0.0)
+    boxes, width = _layout(items, break_at)
+    height = max(box[4] for box in boxes if box[0] == "arr")
+    notes = _note_rows(boxes)
+    bottom = -height / 2 - 2.0 - (1.9 * (1 + max(r for _, r, _ in notes)) if notes else 0.0)
     top = height / 2 + 2.2
-
     if ax is None:
-        fig, ax = plt.subplots(figsize=(max(width, 8) * _UNIT_IN + 0.4,
-                                        (top - bottom) * _UNIT_IN + (0.35 if title else 0.1)))
-    fig = ax.figure
-
-    # pass 2: draw
-    for kind, it, x0, w, h, res, note in boxes:
-        if kind == "op":
-            ax.text(x0 + w / 2, 0, it, ha="center", va="center", fontsize=15, gid="op")
-            continue
-        name, shape, orient = it
-        rows, cols = _as_2d(shape, orient)
-        y0 = -h / 2
-        color = _RESULT if res else (_VECTOR if len(shape) == 1 else _MATRIX)
-        ax.add_patch(Rectangle((x0, y0), w, h, facecolor=color, edgecolor=_EDGE, lw=1.2,
-                               zorder=2, gid=f"block:{name}"))
-        if _length(cols, break_at)[1]:
-            _break_mark(ax, x0, y0, w, h, horizontal=True)
-        if _length(rows, break_at)[1]:
-            _break_mark(ax, x0, y0, w, h, horizontal=False)
-        ax.text(x0 + w / 2, h / 2 + 0.7, name, ha="center", va="bottom", fontsize=11,
-                fontweight="bold", gid="name")
-        ax.text(x0 + w / 2, -h / 2 - 0.5, _shape_text(shape), ha="center", va="top",
-                fontsize=9, color=_NOTE, gid="shape")
+        ax = new_figure((max(width, 8) * _UNIT_IN + 0.4,
+                         (top - bottom) * _UNIT_IN + (0.35 if title else 0.1))).subplots()
+    for box in boxes:
+        _draw_box(ax, box, break_at)
     for xc, row, (text, color) in notes:
         ax.text(xc, -height / 2 - 2.3 - 1.9 * row, text, ha="center", va="top", fontsize=8,
                 color=color, linespacing=1.1, gid="check")
-
     ax.set_xlim(-0.2, width + 0.2)
     ax.set_ylim(bottom, top)
     ax.set_aspect("equal")
     ax.axis("off")
     if title:
         ax.set_title(title, fontsize=11)
-    return fig
+    return ax.figure
 
 
 def draw_matvec(m, n, W="W", x="x", b="b", out="z", ax=None, title=None):
     """A matrix-vector product ``W @ x + b = out`` for one sample.
 
-    Introduced in ``notebooks/02-forward-pass-shapes.ipynb`` (W1 (30, 784) @ x (784,)
-    + b1 (30,) = z1 (30,)); notebook 03 uses it backwards, e.g.
+    E.g. W1 (30, 784) @ x (784,) + b1 (30,) = z1 (30,); backwards:
     ``draw_matvec(30, 10, W="W2ᵀ", x="δ2", b=None, out="∂C/∂a1")``.
 
     Inputs:
@@ -404,7 +578,6 @@ def draw_matvec(m, n, W="W", x="x", b="b", out="z", ax=None, title=None):
 def draw_outer(m, n, u="δ", v="x", out="∂C/∂W", ax=None, title=None):
     """An outer product ``np.outer(u, v) = out``: a column times a row.
 
-    Introduced in ``notebooks/03-backprop-shapes.ipynb``:
     ``draw_outer(30, 784, u="δ1", v="x", out="∂C/∂W1")`` shows why the gradient
     of W1 has W1's shape (30, 784): entry [j, k] is u[j]·v[k], nothing is summed.
 
@@ -421,8 +594,7 @@ def draw_outer(m, n, u="δ", v="x", out="∂C/∂W", ax=None, title=None):
 def draw_batched(B, n_in, n_out, X="X", W="W", b="b", out="Z", ax=None, title=None):
     """A batch of rows through one layer: ``X @ W.T + b = out``.
 
-    Introduced in ``notebooks/05-minibatch-vectorised.ipynb``: each row of X is
-    one sample, so X (B, n_in) @ Wᵀ (n_in, n_out) gives one row of Z per sample,
+    Each row of X is one sample, so X (B, n_in) @ Wᵀ (n_in, n_out) gives one row of Z per sample,
     and the bias (n_out,) is broadcast down the rows.
 
     Inputs:

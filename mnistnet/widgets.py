@@ -1,9 +1,9 @@
 """An interactive trainer: sliders, Train / Stop / Reset, and a live plot.
 
-Introduced in ``notebooks/06-train-interactive.ipynb``::
+::
 
     from mnistnet.widgets import Trainer
-    trainer = Trainer()          # loads MNIST once, here, so Train starts at once
+    trainer = Trainer()          # loads MNIST here, once for this Trainer, so Train starts at once
     trainer                      # shows the controls
 
 How it works, and why
@@ -12,21 +12,35 @@ How it works, and why
   stays free, so a slider moved or a button clicked during training reaches
   the Python side at once (a loop run in the cell itself would hold the kernel
   until it ends, and every click would wait for it).
-* The learning-rate slider is passed to ``sgd`` as a zero-argument callable
-  that ``sgd`` reads before every mini-batch, so a new η takes effect within
-  one mini-batch. Stop calls ``progress.stop()``, which ``sgd`` checks before
-  every mini-batch, so it takes effect within milliseconds.
+* The learning-rate slider offers η on a 1-2-3-5 ladder (0.001 … 100), so it
+  lands exactly on 3, 0.5 or 0.05. It is passed to ``sgd`` as a zero-argument
+  callable that ``sgd`` reads before every mini-batch, so a new η takes effect
+  within one mini-batch. Stop takes effect before the next mini-batch.
 * Every Train starts from freshly initialised weights drawn with the same
   seed, so two runs differ only in the settings that were changed, and the
   faded curve of the previous run is a fair comparison. Changing the hidden
   size builds the new network (new weights) straight away, and the note line
   says so.
-* The curves are drawn with matplotlib's object-oriented API on an Agg canvas
-  (no ``pyplot``) and sent as PNG bytes to an ``ipywidgets.Image``. Replacing
-  an image's bytes does not flicker, never adds a figure to any cell's output
-  (pyplot figures made in a thread can be flushed into whichever cell runs
-  next), is safe to do from the training thread, and works without a browser,
-  so tests can drive the same object.
+* The curves are drawn by ``mnistnet.plots`` on Figures made without pyplot
+  and sent as PNG bytes to an ``ipywidgets.Image``: no flicker, nothing added
+  to any cell's output, safe from the training thread, and testable without
+  a browser.
+
+Where live updates cannot work
+------------------------------
+Some front ends do not deliver widget updates sent from a thread (Colab,
+googlecolab/colabtools#3373), or do not draw the widgets at all (VS Code with
+ipywidgets 8.1.9, microsoft/vscode-jupyter#17504). So:
+
+* ``Trainer(..., background=False)`` trains in the foreground: a Train click
+  runs the whole run in the kernel, the widgets update as it goes, and Stop
+  or η changes wait until it ends (the kernel's interrupt stops it). On Colab
+  (detected by ``front_end()``) this is the default.
+* ``trainer.train_now()`` trains with the current settings in the calling cell
+  and draws each epoch in the cell's own output (plain images and text, no
+  widgets needed): it works wherever a notebook shows pictures.
+* Where the widgets are not drawn, the front end shows the Trainer's text,
+  which says so and names ``train_now()``.
 
 Headless use (tests, or a notebook cell that checks itself)::
 
@@ -36,10 +50,10 @@ Headless use (tests, or a notebook cell that checks itself)::
     history = trainer.wait()     # the mnistnet.train.History of the run
 """
 
-import functools
 import html
-import io
+import os
 import re
+import sys
 import threading
 import time
 import traceback
@@ -47,33 +61,50 @@ import warnings
 
 import ipywidgets as widgets
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
+from . import data as mnist_data
 from . import plots
 from .network import Network
+# Re-exported for notebooks written before the curves moved to plots.py.
+from .plots import plot_curves, results_figure, run_label  # noqa: F401
 from .train import Diverged, sgd
 
 COST_OPTIONS = (("quadratic", "quadratic"), ("cross-entropy", "cross_entropy"))
 TRAIN_SIZES = (1_000, 10_000)          # subsets offered for quick runs, besides "all"
+# η offered by the slider: 1, 2, 3, 5 × 10^k from 0.001 to 100, written as decimals
+# (float("3e-1") is the float nearest 0.3, the same as the literal 0.3).
+LEARNING_RATES = tuple(float(f"{m}e{k}") for k in range(-3, 2) for m in (1, 2, 3, 5)) + (100.0,)
 STOP_REASON = "stopped by the Stop button"
-FADED_COLOR = "0.7"
+RED = "#b00020"
+FRONT_END_NOTES = {
+    "colab": "Colab does not show widget updates sent from a background thread "
+             "(googlecolab/colabtools#3373), so this Trainer trains in the foreground: "
+             "during a run the kernel is busy, and Stop and η changes wait until it ends "
+             "(Colab's interrupt button stops it).",
+    "vscode": "",
+    "jupyter": "",
+}
+FOREGROUND_NOTE = ("training in the foreground: the kernel is busy until the run ends, and Stop "
+                   "and η changes wait until then (the kernel's interrupt stops it).")
 
 
-@functools.lru_cache(maxsize=1)
-def _default_data():
-    """MNIST as float32, loaded once per process (the cache makes a second Trainer instant)."""
-    from .data import load_mnist
-    return load_mnist(dtype=np.float32)
+def front_end(environ=None, modules=None):
+    """The notebook front end this kernel runs under, as far as it can tell.
 
-
-def _png(fig, dpi=90):
-    """Render a Figure made without pyplot to PNG bytes."""
-    buf = io.BytesIO()
-    FigureCanvasAgg(fig)                # an Agg canvas: no pyplot, no GUI, fine in any thread
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
+    Inputs:
+    - environ, modules: the environment and the loaded modules (default: os.environ,
+      sys.modules), for tests.
+    Returns:
+    - "colab" (the google.colab module is loaded, or COLAB_RELEASE_TAG is set),
+      "vscode" (VSCODE_PID or VSCODE_CWD is set: VS Code started the kernel), else "jupyter".
+    """
+    environ = os.environ if environ is None else environ
+    modules = sys.modules if modules is None else modules
+    if "google.colab" in modules or "COLAB_RELEASE_TAG" in environ:
+        return "colab"
+    if "VSCODE_PID" in environ or "VSCODE_CWD" in environ:
+        return "vscode"
+    return "jupyter"
 
 
 def _plain(html_text):
@@ -86,6 +117,10 @@ def _whole(e):
     return abs(e - round(e)) < 1e-9
 
 
+def _images(n):
+    return f"{n:,} images".replace(",", " ")        # 50 000 images
+
+
 def _epoch_text(h, epochs, prefix=""):
     """The status line for a History: 'epoch 3/30 · validation accuracy … · 0.52 s per epoch · η = 3'."""
     e = h.epoch[-1]
@@ -95,159 +130,69 @@ def _epoch_text(h, epochs, prefix=""):
     # Seconds per epoch from whole epochs only: a stopped run's last entry is a fraction of one.
     full = [s + v for e, s, v in zip(h.epoch, h.seconds, h.eval_seconds) if _whole(e)]
     secs = f" · {np.mean(full[-3:]):.2f} s per epoch" if full else ""
-    return f"{prefix}{where}{acc} · cost {h.cost[-1]:.4g}{secs} · η = {h.learning_rate[-1]:.3g}"
+    return (f"{prefix}{where}{acc} · cost {h.cost[-1]:.4g}{secs} · "
+            f"η = {plots.eta_text(h.learning_rate[-1])}")
 
 
-def run_label(history, etas=None):
-    """A short description of a run, e.g. 'η 3, 30 hidden, quadratic, B 10'.
-
-    Inputs:
-    - history: the run's train.History.
-    - etas: the learning rates used, in order (default: η per epoch from the History;
-      the Trainer passes every value the slider took during the run).
-
-    Introduced in ``notebooks/06-train-interactive.ipynb`` (the legends of its curves).
-    """
-    s = history.settings
-    if etas is None:
-        etas = [e for e in history.learning_rate if e is not None]
-    if not etas:
-        eta = ""
-    elif min(etas) == max(etas):
-        eta = f"η {etas[0]:g}, "
-    else:
-        eta = f"η {etas[0]:g}→{etas[-1]:g}, "
-    sizes = s.get("sizes", [])
-    hidden = "-".join(str(n) for n in sizes[1:-1]) or "no"
-    cost = s.get("cost", "").replace("_", "-")
-    return f"{eta}{hidden} hidden, {cost}, B {s.get('batch_size', '?')}"
+def _check_int(name, value, low, high):
+    """An int setting in [low, high], or a ValueError naming it (a slider would clamp it silently)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise ValueError(f"Trainer: {name}={value!r}; expected a whole number from {low} to {high}")
+    return int(value)
 
 
-def plot_curves(histories, labels=None, *, faded=(), epochs=None, title=None, styles=None,
-                fig=None):
-    """Training cost and validation accuracy per epoch, side by side.
-
-    Inputs:
-    - histories: a list of mnistnet.train.History, drawn in colour (C0, C1, …).
-    - labels: one legend label per history (default: run_label of each).
-    - faded: (label, History) pairs drawn first, in light grey (earlier runs, for comparison).
-    - epochs: the x-axis extent (default: the longest run).
-    - title: optional figure title.
-    - styles: optional matplotlib line settings per history, e.g.
-      ``[dict(color="C0", ls="--"), …]``, to pair related runs by colour.
-    - fig: a Figure to draw into (it is cleared); default a new one made
-      WITHOUT pyplot, so it is safe in threads and never shown by itself.
-    Returns:
-    - the Figure. Non-finite costs (a diverged run) are left out; the cost
-      axis is logarithmic so quadratic and cross-entropy costs both read well.
-      The legend sits below the axes, where it cannot hide a point.
-
-    Introduced in ``notebooks/06-train-interactive.ipynb``.
-    """
-    if fig is None:
-        fig = Figure(figsize=(8.6, 3.3))
-    fig.clear()
-    ax_cost, ax_acc = fig.subplots(1, 2)
-    labels = list(labels) if labels is not None else [run_label(h) for h in histories]
-    longest = max([h.epoch[-1] for h in histories if len(h)] +
-                  [h.epoch[-1] for _, h in faded if len(h)] + [1])
-    epochs = epochs or int(np.ceil(longest))
-    all_acc = []
-
-    def draw(h, label, **style):
-        e = np.asarray(h.epoch, dtype=float)
-        c = np.asarray(h.cost, dtype=float)
-        ok = np.isfinite(c) & (c > 0)
-        ax_cost.plot(e[ok], c[ok], **style)
-        acc = [np.nan if a is None else 100 * a for a in h.accuracy]
-        all_acc.extend(a for a in acc if np.isfinite(a))
-        ax_acc.plot(e, acc, label=label, **style)
-
-    for label, h in faded:
-        draw(h, f"before: {label}", color=FADED_COLOR, lw=1.5, marker="o", ms=3)
-    for k, (h, label) in enumerate(zip(histories, labels)):
-        style = dict(color=f"C{k}", lw=2, marker="o", ms=4)
-        style.update(styles[k] if styles else {})
-        draw(h, label, **style)
-
-    ax_cost.set(xlabel="epoch", ylabel="training cost", title="training cost (log scale)",
-                xlim=(0, epochs + 0.5))
-    if any(line.get_xdata().size for line in ax_cost.lines):
-        ax_cost.set_yscale("log")
-        low, high = ax_cost.get_ylim()
-        # Label 1, 2, 5 × 10^k; more values when the costs span a narrower range.
-        ratio = high / low
-        subs = ((1.0, 2.0, 5.0) if ratio > 8 else (1.0, 2.0, 3.0, 5.0, 7.0) if ratio > 2.5
-                else tuple(range(1, 10)))
-        ax_cost.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
-        ax_cost.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax_cost.yaxis.set_minor_formatter(NullFormatter())
-    low = min(all_acc, default=0.0)
-    ax_acc.set(xlabel="epoch", ylabel="validation accuracy (%)", title="validation accuracy",
-               xlim=(0, epochs + 0.5), ylim=(max(0.0, 10 * np.floor(low / 10) - 2), 100.5))
-    ax_acc.axhline(10, color="0.8", lw=1, ls="--", zorder=0)   # chance: 1 in 10
-    for ax in (ax_cost, ax_acc):
-        ax.grid(alpha=0.3)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    n_lines = len(histories) + len(faded)
-    per_row = n_lines if n_lines <= 4 else 3
-    if n_lines:
-        fig.legend(*ax_acc.get_legend_handles_labels(), loc="lower center",
-                   ncol=per_row, fontsize=8, frameon=False)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    # Fixed margins (in inches), not tight_layout: it would draw the figure twice, and this
-    # is redrawn after every epoch while training waits.
-    w, h = fig.get_size_inches()
-    rows = -(-n_lines // per_row) if n_lines else 0
-    fig.subplots_adjust(left=0.75 / w, right=1 - 0.15 / w, wspace=0.9 / (w / 2),
-                        top=1 - (0.55 if title else 0.35) / h,
-                        bottom=(0.55 + 0.22 * rows) / h)
-    return fig
+def _eta_options(learning_rate):
+    """The slider's (label, η) stops: the ladder, plus learning_rate if it is not on it."""
+    eta = float(learning_rate) if isinstance(learning_rate, (int, float, np.number)) else np.nan
+    if not (np.isfinite(eta) and eta > 0):
+        raise ValueError(f"Trainer: learning_rate={learning_rate!r}; expected a number > 0, "
+                         f"e.g. one of {', '.join(plots.eta_text(v) for v in LEARNING_RATES[::4])}")
+    return [(plots.eta_text(v), v) for v in sorted(set(LEARNING_RATES) | {eta})]
 
 
-def results_figure(X, y, predicted, n_show=12, name="test"):
-    """Misclassified digits (predicted / true, in red) beside the confusion matrix.
+class _CellOutput:
+    """train_now's view: the curves, the status line and the results as plain outputs of
+    the running cell, each replaced in place (IPython display handles), so no widget
+    support is needed. Outside IPython the status lines are printed."""
 
-    Drawn without pyplot (safe in the training thread) into axes laid out here:
-    the digits by plots.show_digits, the matrix by plots.plot_confusion.
+    def __init__(self):
+        self.handles = {}
 
-    Inputs:
-    - X: test images (N, 784); y: true labels (N,); predicted: predicted labels (N,).
-    - n_show: how many misclassified digits to show, at most 12 (the first ones).
-    - name: what the images are, for the caption ("test", or "validation").
-    Returns:
-    - the Figure.
-
-    Introduced in ``notebooks/06-train-interactive.ipynb`` (what the Trainer shows after a run).
-    """
-    y, predicted = np.asarray(y), np.asarray(predicted)
-    fig = Figure(figsize=(8.6, 3.4))
-    outer = fig.add_gridspec(1, 2, width_ratios=(1.35, 1), wspace=0.15)
-    wrong = np.flatnonzero(predicted != y)[:n_show]
-    cols = 6
-    grid = outer[0].subgridspec(2, cols, hspace=0.45, wspace=0.1)
-    axes = [fig.add_subplot(grid[i // cols, i % cols]) for i in range(2 * cols)]
-    plots.show_digits(X[wrong], y[wrong], predicted[wrong], axes=axes)
-    fig.text(0.03, 0.95, f"misclassified {name} digits (predicted / true): "
-             f"{int(np.sum(predicted != y))} of {len(y)}", fontsize=9, va="top")
-    plots.plot_confusion(y, predicted, ax=fig.add_subplot(outer[1]))
-    fig.subplots_adjust(left=0.02, right=0.98, top=0.86, bottom=0.13)
-    return fig
+    def show(self, key, obj):
+        """Show obj (PNG bytes, or a line of text) as output `key`, replacing the last one."""
+        from IPython.display import Image, display
+        if isinstance(obj, bytes):
+            obj, raw = Image(data=obj, format="png"), False
+        else:
+            obj, raw = {"text/plain": obj}, True
+        handle = self.handles.get(key)
+        if handle is not None:
+            handle.update(obj, raw=raw)
+            return
+        handle = display(obj, raw=raw, display_id=True)
+        if handle is not None:
+            self.handles[key] = handle
+        elif raw:                      # no IPython shell: display() printed nothing useful
+            print(obj["text/plain"])
 
 
 class Trainer:
     """Train a Network([784, hidden, 10]) on MNIST with sliders and a live plot.
 
     Parameters:
-    - data: what ``load_mnist()`` returns, ((X, y), (X_valid, y_valid), (X_test, y_test));
-      the test pair is optional (the validation pair is used instead). None loads
-      MNIST once (cached for the process), so Train starts without delay.
+    - data: what ``load_mnist()`` returns, ((X, y), (X_valid, y_valid), (X_test, y_test)),
+      images as rows X (N, 784); the test pair is optional (the validation pair is used
+      instead). Checked here, once (shapes, labels, NaN, unscaled pixels), and kept in
+      float32 for this Trainer only. None loads MNIST, once for this Trainer.
     - seed: seeds the initial weights and the shuffling: same settings, same run.
-    - hidden, learning_rate, batch_size, epochs, cost, train_size: initial
-      control values (train_size None means the whole training set).
+    - hidden (5–200), learning_rate (> 0; the slider's stops are LEARNING_RATES),
+      batch_size (1–100), epochs (1–60), cost, train_size: initial control values
+      (train_size None means the whole training set). A value out of range is refused.
     - draw: False skips drawing the curves and results, for scripts and tests
       that only need the numbers (faster, and no images are kept in the widgets).
+    - background: True trains in a thread (the kernel stays free, Stop acts at once);
+      False trains in the foreground (see the module docstring); None (default):
+      False on Colab, True elsewhere.
 
     Controls (ipywidgets; set ``.value`` or call ``.click()`` from code):
     hidden_slider, learning_rate_slider, batch_size_slider, epochs_slider,
@@ -258,9 +203,10 @@ class Trainer:
 
     State: net (the network of the current or last run), history (its
     train.History, filled live), previous ((label, History) of the run before),
-    error (the message of a diverged or failed run, else None), lr_log
-    ([(mini-batches done, η)] each time η changed during the run),
-    first_point_seconds (Train click to the first plotted epoch), running.
+    error (the message of a diverged or failed run, else None), exception (the
+    exception of a failed run), lr_log ([(mini-batches done, η)] each time η
+    changed during the run), first_point_seconds (Train click to the first
+    plotted epoch), running, front_end, background.
 
     stop_timeout: how long Reset and ``close()`` wait for a stopped run to end
     (30 s); a run still going after that is reported, not raised.
@@ -268,48 +214,73 @@ class Trainer:
     While a run trains, numpy's BLAS is limited to ``train.BLAS_THREADS`` (1)
     thread for the whole process (``sgd``'s ``blas_threads``): the notebook's own
     cells run their matrix products single-threaded until the run ends.
-
-    Introduced in ``notebooks/06-train-interactive.ipynb``.
     """
 
     stop_timeout = 30.0
 
     def __init__(self, data=None, *, seed=0, hidden=30, learning_rate=3.0, batch_size=10,
-                 epochs=30, cost="quadratic", train_size=None, draw=True):
-        if data is None:
-            data = _default_data()
-        (X, y), (X_valid, y_valid), *rest = data
-        self._X, self._y = X, np.asarray(y)
-        self._valid = (X_valid, np.asarray(y_valid))
-        self._test = (rest[0][0], np.asarray(rest[0][1])) if rest else self._valid
-        self._test_name = "test" if rest else "validation"      # what the last report is on
-        self.seed = seed
-        self.draw = draw
+                 epochs=30, cost="quadratic", train_size=None, draw=True, background=None):
+        self.seed, self.draw = seed, draw
+        self.front_end = front_end()
+        self.background = self.front_end != "colab" if background is None else bool(background)
         self._lock = threading.RLock()
-        self._thread = None
-        self._progress = None
+        self._thread = self._progress = self._last_eta = self._t_click = self._cell = None
         self._stop = threading.Event()
-        self._last_eta = None
         self._last_bar = 0.0
-        self._t_click = None
         self.running = False
-        self.history = None
-        self.previous = None
-        self.error = None
-        self.exception = None
-        self.lr_log = []
-        self.first_point_seconds = None
+        self.history = self.previous = self.error = self.exception = None
+        self.lr_log, self.first_point_seconds = [], None
+        hidden = _check_int("hidden", hidden, 5, 200)
+        self.net = self._take_data(data, hidden, cost)
+        self._make_controls(hidden, learning_rate, _check_int("batch_size", batch_size, 1, 100),
+                            _check_int("epochs", epochs, 1, 60), cost, train_size)
+        self.widget = self._layout()
+        self._show_empty_plot()
+        self._set_status(f"ready: network {self._arch()}, random weights (seed {seed}). "
+                         f"Click Train.")
+        self._set_note(FRONT_END_NOTES[self.front_end] if not self.background else "")
 
-        n = len(X)
-        sizes = [(f"{k:,} images".replace(",", " "), k) for k in TRAIN_SIZES if k < n]
-        sizes.append((f"all {n:,} images".replace(",", " "), n))
+    def _take_data(self, data, hidden, cost):
+        """Check the data pairs once, keep them (float32); return the seeded network."""
+        if data is None:
+            data = mnist_data.load_mnist(dtype=np.float32)
+        try:
+            (X, y), valid, *rest = data
+            pairs = [(X, y), tuple(valid)] + [tuple(p) for p in rest]
+        except (TypeError, ValueError):
+            pairs = []
+        if not 2 <= len(pairs) <= 3 or any(len(p) != 2 for p in pairs):
+            raise TypeError("Trainer: data must be what load_mnist() returns: ((X, y), "
+                            "(X_valid, y_valid), (X_test, y_test)), the test pair optional")
+        n_in = np.shape(X)[1] if np.ndim(X) == 2 else 784
+        net = Network([n_in, hidden, 10], cost=cost, seed=self.seed, dtype=np.float32)
+        checked = []
+        for (Xi, yi), name in zip(pairs, ("training", "validation", "test")):
+            try:
+                Xi, yi, _ = net.check_data(Xi, yi, batch_only=True, targets=False)
+            except (ValueError, TypeError) as e:
+                hint = (" load_mnist() gives rows by default (flatten=True)."
+                        if np.ndim(Xi) == 3 else "")
+                raise type(e)(f"Trainer: the {name} data: {e}{hint}") from None
+            checked.append((Xi, yi))
+        (self._X, self._y), self._valid = checked[0], checked[1]
+        self._test = checked[2] if rest else self._valid
+        self._test_name = "test" if rest else "validation"      # what the last report is on
+        return net
+
+    def _make_controls(self, hidden, learning_rate, batch_size, epochs, cost, train_size):
+        n = len(self._X)
+        sizes = [(_images(k), k) for k in TRAIN_SIZES if k < n] + [(f"all {_images(n)}", n)]
+        if train_size is not None and train_size not in dict(sizes).values():
+            _check_int("train_size", train_size, 1, n)
+            sizes = sorted(sizes + [(_images(train_size), train_size)], key=lambda s: s[1])
         slider = dict(continuous_update=False, style={"description_width": "90px"},
                       layout=widgets.Layout(width="360px"))
         self.hidden_slider = widgets.IntSlider(value=hidden, min=5, max=200, step=1,
                                                description="hidden", **slider)
-        self.learning_rate_slider = widgets.FloatLogSlider(value=learning_rate, base=10, min=-3, max=2,
-                                                           step=0.1, readout_format=".3",
-                                                           description="learning rate", **slider)
+        self.learning_rate_slider = widgets.SelectionSlider(
+            options=_eta_options(learning_rate), value=float(learning_rate),
+            description="learning rate", **slider)
         self.batch_size_slider = widgets.IntSlider(value=batch_size, min=1, max=100, step=1,
                                                    description="batch size", **slider)
         self.epochs_slider = widgets.IntSlider(value=epochs, min=1, max=60, step=1,
@@ -317,18 +288,18 @@ class Trainer:
         choice = dict(style={"description_width": "90px"}, layout=widgets.Layout(width="300px"))
         self.cost_choice = widgets.Dropdown(options=COST_OPTIONS, value=cost, description="cost",
                                             **choice)
-        self.train_size_choice = widgets.Dropdown(options=sizes,
-                                                  value=n if train_size is None else train_size,
+        self.train_size_choice = widgets.Dropdown(options=sizes, value=train_size or n,
                                                   description="training set", **choice)
+        button = dict(layout=widgets.Layout(width="96px"))
         self.train_button = widgets.Button(description="Train", button_style="primary", icon="play",
-                                           tooltip="train a fresh network with these settings")
+                                           tooltip="train a fresh network with these settings",
+                                           **button)
         self.stop_button = widgets.Button(description="Stop", button_style="warning", icon="stop",
-                                          disabled=True, tooltip="stop after the current mini-batch")
-        self.reset_button = widgets.Button(description="Reset", icon="undo",
+                                          disabled=True, tooltip="stop after the current mini-batch",
+                                          **button)
+        self.reset_button = widgets.Button(description="Reset", icon="undo", **button,
                                            tooltip="stop, clear the curves, back to the seeded "
                                                    "initial weights")
-        for b in (self.train_button, self.stop_button, self.reset_button):
-            b.layout = widgets.Layout(width="96px")
         self.progress_bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description="progress",
                                                   style={"description_width": "60px"},
                                                   layout=widgets.Layout(width="300px"))
@@ -336,11 +307,6 @@ class Trainer:
         self.note = widgets.HTML(layout=widgets.Layout(min_height="20px"))
         self.plot = widgets.Image(format="png", layout=widgets.Layout(width="774px"))
         self.results = widgets.Image(format="png", layout=widgets.Layout(width="774px", display="none"))
-        # CSS classes, so a browser test can find each part.
-        for widget, name in ((self.status, "status"), (self.note, "note"), (self.plot, "plot"),
-                             (self.results, "results")):
-            widget.add_class(f"mnistnet-trainer-{name}")
-
         self.train_button.on_click(self._on_train)
         self.stop_button.on_click(self._on_stop)
         self.reset_button.on_click(self._on_reset)
@@ -349,7 +315,12 @@ class Trainer:
         for w in (self.batch_size_slider, self.epochs_slider, self.cost_choice, self.train_size_choice):
             w.observe(self._on_setting, names="value")
 
-        self.widget = widgets.VBox([
+    def _layout(self):
+        # CSS classes, so a browser test can find each part.
+        for widget, name in ((self.status, "status"), (self.note, "note"), (self.plot, "plot"),
+                             (self.results, "results")):
+            widget.add_class(f"mnistnet-trainer-{name}")
+        box = widgets.VBox([
             widgets.HBox([
                 widgets.VBox([self.hidden_slider, self.learning_rate_slider,
                               self.batch_size_slider, self.epochs_slider]),
@@ -359,16 +330,25 @@ class Trainer:
             ]),
             self.status, self.note, self.plot, self.results,
         ])
-        self.widget.add_class("mnistnet-trainer")
-        self.net = self._new_network()
-        self._show_empty_plot()
-        self._set_status(f"ready: network {self._arch()}, random weights (seed {seed}). "
-                         f"Click Train.")
+        box.add_class("mnistnet-trainer")
+        return box
 
     # --- display -----------------------------------------------------------------
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        """The widget view, with a text that says what to do where widgets are not drawn."""
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = self.text_view()
+        return bundle
+
+    def text_view(self):
+        """What a front end that draws no widgets shows instead of the Trainer."""
+        return (f"{self!r}: the trainer's sliders and buttons are widgets. If you see this "
+                f"text instead of them, this front end has not drawn the widgets (VS Code "
+                f"with ipywidgets 8.1.9 does not: microsoft/vscode-jupyter#17504). "
+                f"trainer.train_now() trains with the current settings and draws each "
+                f"epoch in the cell's output instead; set the settings in code, e.g. "
+                f"trainer.learning_rate_slider.value = 0.5.")
 
     def __repr__(self):
         state = "training" if self.running else "idle"
@@ -383,7 +363,7 @@ class Trainer:
                     cost=self.cost_choice.value, train_size=self.train_size_choice.value)
 
     def _arch(self, hidden=None):
-        return f"{self._X.shape[1]}-{hidden or self.hidden_slider.value}-10"
+        return f"{self._X.shape[1]}-{hidden or self.net.sizes[1]}-10"
 
     def _new_network(self):
         return Network([self._X.shape[1], self.hidden_slider.value, 10], cost=self.cost_choice.value,
@@ -392,19 +372,27 @@ class Trainer:
     def _set_status(self, text, color=None):
         style = f' style="color:{color}"' if color else ""
         self.status.value = f"<span{style}>{html.escape(text)}</span>"
+        if self._cell is not None:
+            self._cell.show("status", text)
 
     def _set_note(self, text):
         self.note.value = f"<i>{html.escape(text)}</i>" if text else ""
+
+    def _set_image(self, image, fig):
+        png = plots.png_bytes(fig)
+        image.value = png
+        if self._cell is not None:
+            self._cell.show("plot" if image is self.plot else "results", png)
 
     def _buttons(self, running):
         self.train_button.disabled = running
         self.stop_button.disabled = not running
 
     def _show_empty_plot(self):
-        if not self.draw:
-            return
-        self.plot.value = _png(plot_curves([], epochs=self.epochs_slider.value,
-                                           title="click Train: the curves appear epoch by epoch"))
+        if self.draw:
+            self.plot.value = plots.png_bytes(plots.plot_curves(
+                [], epochs=self.epochs_slider.value,
+                title="click Train: the curves appear epoch by epoch"))
 
     # --- control callbacks (run in the kernel's main thread) ------------------------------
 
@@ -425,7 +413,7 @@ class Trainer:
 
     def _on_learning_rate(self, change):
         when = "from the next mini-batch of this run" if self.running else "for the next run"
-        self._set_note(f"learning rate η = {change['new']:.3g} {when}.")
+        self._set_note(f"learning rate η = {plots.eta_text(change['new'])} {when}.")
 
     def _on_setting(self, change):
         name = change["owner"].description
@@ -436,12 +424,14 @@ class Trainer:
         if not self.running and change["owner"] is self.epochs_slider and self.history is None:
             self._show_empty_plot()
 
-    def _on_train(self, _button=None):
+    def _begin(self, cell=None):
+        """Set up a new run (fresh seeded network); return (net, settings), or None if one is
+        going on. cell: where train_now shows the run (a _CellOutput), else None."""
         with self._lock:
             if self.running:
                 self._set_note("already training: that click was ignored (Stop first).")
-                return
-            self.running = True
+                return None
+            self.running, self._cell = True, cell
             self._t_click = time.perf_counter()
             self._stop.clear()
             self._progress = None
@@ -451,19 +441,43 @@ class Trainer:
             self.history, self.error, self.exception = None, None, None
             self.lr_log, self._last_eta, self.first_point_seconds = [], None, None
             self.net = self._new_network()          # every run starts from the seeded weights
-            net = self.net
-            self._thread = threading.Thread(target=self._run, args=(net, s), daemon=True,
-                                            name="mnistnet-trainer")
             self._buttons(True)
         self.progress_bar.bar_style = "info"
         self.progress_bar.value = 0.0
         self.results.layout.display = "none"
-        self._set_note("")
-        n = f"{s['train_size']:,}".replace(",", " ")              # 50 000
-        self._set_status(f"training {self._arch(s['hidden'])} on {n} images: "
+        self._set_note("" if self.background else FOREGROUND_NOTE)
+        self._set_status(f"training {self._arch(s['hidden'])} on {_images(s['train_size'])}: "
                          f"{s['epochs']} epochs, batch size {s['batch_size']}, "
-                         f"η = {s['learning_rate']:.3g}…")
+                         f"η = {plots.eta_text(s['learning_rate'])}…")
+        return self.net, s
+
+    def _on_train(self, _button=None):
+        started = self._begin()
+        if started is None:
+            return
+        if not self.background:
+            self._run(*started)
+            return
+        self._thread = threading.Thread(target=self._run, args=started, daemon=True,
+                                        name="mnistnet-trainer")
         self._thread.start()
+
+    def train_now(self, show=True):
+        """Train one run with the current settings here, in the calling cell; return its History.
+
+        Needs no widget support: with ``show`` the curves (after each epoch), the status line
+        and the results appear as the cell's own output, each replaced in place. The kernel
+        is busy until the run ends; its interrupt (■) stops the run early. Raises
+        RuntimeError if a run is already going on.
+        """
+        started = self._begin(_CellOutput() if show else None)
+        if started is None:
+            raise RuntimeError("a run is already going on: trainer.wait() for it, or Stop it")
+        try:
+            self._run(*started)
+        finally:
+            self._cell = None
+        return self.history
 
     def _on_stop(self, _button=None):
         with self._lock:
@@ -505,7 +519,7 @@ class Trainer:
                          f"(seed {self.seed}); earlier curves cleared.")
         self._set_note("")
 
-    # --- the training thread ---------------------------------------------------------
+    # --- the training run (in the training thread, or in the foreground) ------------------
 
     def _eta(self):
         """The learning rate for the next mini-batch: read from the slider (sgd calls this)."""
@@ -527,8 +541,9 @@ class Trainer:
         if progress.end_of_epoch:
             h = progress.history
             if self.draw:
-                self.plot.value = _png(plot_curves([h], [self.label()], epochs=progress.epochs,
-                                                   faded=[self.previous] if self.previous else ()))
+                self._set_image(self.plot, plots.plot_curves(
+                    [h], [self.label()], epochs=progress.epochs,
+                    faded=[self.previous] if self.previous else ()))
             if self.first_point_seconds is None:
                 self.first_point_seconds = time.perf_counter() - self._t_click
             self._set_status(_epoch_text(h, progress.epochs))
@@ -538,24 +553,32 @@ class Trainer:
             self.progress_bar.value = min(1.0, done / progress.epochs)
 
     def _run(self, net, s):
+        """One run: sgd, then the final plot, status and results. Every failure, in training
+        or in drawing, ends in the status line (in red), never only in a traceback."""
         n = s["train_size"]
-        every = max(1, 1000 // s["batch_size"])
         history, outcome = None, "error"
         try:
             history = sgd(net, (self._X[:n], self._y[:n]), s["epochs"], s["batch_size"], self._eta,
                           validation_data=self._valid, seed=self.seed, callback=self._callback,
-                          callback_every=every)
+                          callback_every=max(1, 1000 // s["batch_size"]))
             outcome = "stopped" if history.stopped else "done"
         except Diverged as e:
-            history, outcome = e.history, "diverged"
-            self.error = str(e)
-        except Exception as e:           # a bug must show in the UI, not vanish with the thread
-            history = self._progress.history if self._progress is not None else None
-            self.error = f"{type(e).__name__}: {e}"
-            self.exception = e
+            history, outcome, self.error = e.history, "diverged", str(e)
+        except KeyboardInterrupt:          # the kernel's interrupt, in a foreground run
+            outcome, self.error = "interrupted", "interrupted (the kernel's interrupt)"
+        except Exception as e:             # a bug must show in the UI, not vanish with the thread
+            self.error, self.exception = f"{type(e).__name__}: {e}", e
             traceback.print_exc()
+        if outcome in ("interrupted", "error") and self._progress is not None:
+            history = self._progress.history
         try:
             self._finish(net, history, outcome, s["epochs"])
+        except Exception as e:
+            self.error, self.exception = f"{type(e).__name__}: {e}", e
+            traceback.print_exc()
+            self.progress_bar.bar_style = "danger"
+            self._set_status(f"training ended ({outcome}), but showing its results failed: "
+                             f"{self.error}", color=RED)
         finally:
             # Under the lock, so a Train click cannot start the next run between
             # `running = False` and the buttons (it would be left with Stop disabled).
@@ -567,20 +590,19 @@ class Trainer:
                 self._buttons(False)
 
     def _finish(self, net, history, outcome, epochs):
-        """Final plot, status and results of a run (in the training thread)."""
+        """Final plot, status and results of a run."""
         faded = [self.previous] if self.previous else ()
         if self.draw and history is not None and len(history):
-            title = {"stopped": "stopped", "diverged": "diverged", "error": "failed"}.get(outcome)
-            self.plot.value = _png(plot_curves([history], [self.label(history)], faded=faded,
-                                               epochs=epochs, title=title))
-        if outcome == "diverged":
-            self.progress_bar.bar_style = "danger"
-            where = f"diverged after epoch {history.epoch[-1]:g}/{epochs}" if len(history) else "diverged"
-            self._set_status(f"{where}: {self.error}", color="#b00020")
-            return
-        if outcome == "error":
-            self.progress_bar.bar_style = "danger"
-            self._set_status(f"training failed: {self.error}", color="#b00020")
+            title = {"done": None}.get(outcome, outcome.replace("error", "failed"))
+            self._set_image(self.plot, plots.plot_curves([history], [self.label(history)], faded=faded,
+                                                   epochs=epochs, title=title))
+        if outcome in ("diverged", "error", "interrupted"):
+            self.progress_bar.bar_style = "warning" if outcome == "interrupted" else "danger"
+            where = (f" after epoch {history.epoch[-1]:g}/{epochs}"
+                     if history is not None and len(history) else "")
+            head = {"diverged": f"diverged{where}", "error": "training failed",
+                    "interrupted": f"stopped{where}"}[outcome]
+            self._set_status(f"{head}: {self.error}", color=RED if outcome != "interrupted" else None)
             return
         if len(history) == 0:
             self.progress_bar.bar_style = "warning"
@@ -591,16 +613,15 @@ class Trainer:
         predicted = net.predict(X_test)
         test_acc = float(np.mean(predicted == y_test))
         if self.draw:
-            self.results.value = _png(results_figure(X_test, y_test, predicted,
-                                                     name=self._test_name))
+            self._set_image(self.results, plots.results_figure(X_test, y_test, predicted,
+                                                               name=self._test_name))
             self.results.layout.display = ""
         if outcome == "done":
             prefix = "done: "
+            self.progress_bar.value = 1.0
         else:   # "stopped during epoch 3/30", or "stopped after epoch 2/30" at a boundary
             prefix = "stopped after " if _whole(history.epoch[-1]) else "stopped "
         self.progress_bar.bar_style = "warning" if outcome == "stopped" else "success"
-        if outcome == "done":
-            self.progress_bar.value = 1.0
         self._set_status(_epoch_text(history, epochs, prefix) +
                          f" · {self._test_name} accuracy {100 * test_acc:.2f} %")
         self._set_note("")
@@ -610,7 +631,7 @@ class Trainer:
     def label(self, history=None):
         """run_label of the current or last run, with every η the slider gave it."""
         history = history if history is not None else self.history
-        return run_label(history, [eta for _, eta in self.lr_log]) if history is not None else ""
+        return plots.run_label(history, [eta for _, eta in self.lr_log]) if history is not None else ""
 
     def wait(self, timeout=None):
         """Block until the current run (if any) has ended; return its History.

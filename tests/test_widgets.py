@@ -13,7 +13,8 @@ import pytest
 
 from mnistnet import Network
 from mnistnet.train import History
-from mnistnet.widgets import STOP_REASON, Trainer, plot_curves, results_figure
+from mnistnet.plots import plot_curves, results_figure
+from mnistnet.widgets import STOP_REASON, Trainer
 
 PNG = b"\x89PNG"
 
@@ -63,8 +64,8 @@ def test_controls_are_labelled_and_have_the_documented_ranges(trainer):
     assert trainer.hidden_slider.description == "hidden"
     assert (trainer.hidden_slider.min, trainer.hidden_slider.max, trainer.hidden_slider.value) == (5, 200, 30)
     lr = trainer.learning_rate_slider
-    assert type(lr).__name__ == "FloatLogSlider" and lr.description == "learning rate"
-    assert (lr.base ** lr.min, lr.base ** lr.max, lr.value) == (pytest.approx(0.001), pytest.approx(100), 3.0)
+    assert type(lr).__name__ == "SelectionSlider" and lr.description == "learning rate"
+    assert (lr.options[0][1], lr.options[-1][1], lr.value) == (0.001, 100, 3.0)
     assert trainer.batch_size_slider.description == "batch size"
     assert trainer.epochs_slider.description == "epochs"
     for s in (trainer.hidden_slider, lr, trainer.batch_size_slider, trainer.epochs_slider):
@@ -334,3 +335,196 @@ def test_status_texts_say_what_the_report_is_on(data):
         assert "its seeded initial weights (seed 0)" in t.status_text
     fig = results_figure(test[0], test[1], test[1][::-1].copy(), name="validation")
     assert fig.texts[0].get_text().startswith("misclassified validation digits")
+
+
+# --- issue 14 §2.4: the learning-rate slider lands on the values the notebooks use ---------
+
+def test_learning_rate_slider_lands_on_round_values(trainer):
+    lr = trainer.learning_rate_slider
+    offered = [v for _, v in lr.options]
+    assert offered == [0.001, 0.002, 0.003, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5,
+                       1, 2, 3, 5, 10, 20, 30, 50, 100]
+    for eta in (0.001, 0.01, 0.05, 0.3, 0.5, 3, 100):         # notebook 06 and the learner's η
+        lr.value = eta
+        assert lr.value == eta and lr.label == f"{eta:g}"      # exactly, not 3.16 or 0.501
+        assert trainer.note_text == f"learning rate η = {eta:g} for the next run."
+    assert [label for label, _ in lr.options][9:12] == ["0.2", "0.3", "0.5"]   # no float noise
+
+
+def test_a_learning_rate_off_the_ladder_is_added_and_a_bad_one_refused(data):
+    t = Trainer(data, learning_rate=0.07, draw=False)
+    assert t.learning_rate_slider.value == 0.07 and (0.07 in [v for _, v in t.learning_rate_slider.options])
+    for bad in (0, -1, float("nan"), "3"):
+        with pytest.raises(ValueError, match="learning_rate="):
+            Trainer(data, learning_rate=bad, draw=False)
+
+
+def test_legends_write_eta_without_float_noise():
+    from mnistnet.plots import run_label
+    h = History(sizes=[784, 30, 10], cost="quadratic", batch_size=10)
+    h.learning_rate = [0.01, 3.0]
+    assert run_label(h).startswith("η 0.01→3, 30 hidden")
+    assert run_label(h, [0.1 + 0.2, 10 ** 0.5]).startswith("η 0.3→3.16, ")   # 0.30000000000000004
+
+
+# --- issue 12: data checked when the Trainer is built; every failure reaches the status line ---
+
+def test_unflattened_images_are_refused_with_the_flatten_hint(data):
+    (X, y), valid, test = data
+    with pytest.raises(ValueError, match=r"the training data: X has shape \(2000, 28, 28\); "
+                                         r"expected \(N, 784\).*flatten=True"):
+        Trainer(((X.reshape(-1, 28, 28), y), valid, test))
+    with pytest.raises(ValueError, match=r"the validation data: X has shape \(300, 100\)"):
+        Trainer(((X, y), (valid[0][:, :100], valid[1]), test))
+    with pytest.raises(ValueError, match="the test data: y"):
+        Trainer(((X, y), valid, (test[0], test[1][:10])))
+    with pytest.raises(TypeError, match="what load_mnist"):
+        Trainer((X, y))
+
+
+def test_settings_out_of_range_are_refused_not_clamped(data):
+    for kw in (dict(batch_size=500), dict(epochs=0), dict(hidden=1000), dict(hidden=2.5),
+               dict(train_size=10**6)):
+        (name, value), = kw.items()
+        with pytest.raises(ValueError, match=f"{name}={value!r}"):
+            Trainer(data, draw=False, **kw)
+    t = Trainer(data, train_size=500, draw=False)                    # any size up to n is offered
+    assert t.train_size_choice.value == 500
+
+
+def test_a_failure_while_drawing_the_results_reaches_the_status_line(data, monkeypatch):
+    from mnistnet import plots
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no room for the confusion matrix")
+
+    monkeypatch.setattr(plots, "plot_confusion", broken)
+    t = Trainer(data, seed=0, epochs=1)
+    t.train_button.click()
+    t.wait(timeout=60)
+    assert "no room for the confusion matrix" in t.status_text, t.status_text
+    assert t.status_text.startswith("training ended (done), but showing its results failed")
+    assert t.error and isinstance(t.exception, RuntimeError)
+    assert t.progress_bar.bar_style == "danger" and not t.running
+    assert not t.train_button.disabled and t.stop_button.disabled
+
+
+def test_a_failure_while_drawing_an_epoch_reaches_the_status_line(data, monkeypatch):
+    from mnistnet import plots
+    t = Trainer(data, seed=0, epochs=2)
+
+    def broken(*args, **kwargs):
+        raise MemoryError("figure too big")
+
+    monkeypatch.setattr(plots, "plot_curves", broken)
+    t.train_button.click()
+    t.wait(timeout=60)
+    assert "figure too big" in t.status_text and not t.running
+
+
+# --- issue 13 §6: no process-wide cache of MNIST ------------------------------------------
+
+def test_mnist_is_loaded_per_trainer_and_freed_with_it(data, monkeypatch):
+    import gc
+    import weakref
+    from mnistnet import data as mnist_data
+    calls = []
+
+    def load_mnist(**kwargs):
+        calls.append(kwargs)
+        return tuple((X.copy(), y.copy()) for X, y in data)
+
+    monkeypatch.setattr(mnist_data, "load_mnist", load_mnist)
+    t = Trainer(draw=False)
+    X_loaded = weakref.ref(t._X)
+    Trainer(draw=False).close()
+    assert len(calls) == 2 and calls[0]["dtype"] == np.float32
+    t.close()
+    del t
+    gc.collect()
+    assert X_loaded() is None                   # nothing kept the 2000 images alive
+
+
+# --- issue 10 §4: front ends where live updates cannot work ------------------------------
+
+def test_front_end_detection():
+    from mnistnet.widgets import front_end
+    assert front_end({}, {}) == "jupyter"
+    assert front_end({"COLAB_RELEASE_TAG": "release-colab_20260101"}, {}) == "colab"
+    assert front_end({}, {"google.colab": object()}) == "colab"
+    assert front_end({"VSCODE_PID": "4242"}, {}) == "vscode"
+    assert front_end({"VSCODE_CWD": "/home/me"}, {}) == "vscode"
+
+
+def test_on_colab_the_trainer_trains_in_the_foreground_and_says_why(data, monkeypatch):
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab_20260101")
+    t = Trainer(data, seed=0, epochs=2)
+    assert t.front_end == "colab" and not t.background
+    assert "colabtools#3373" in t.note_text and "foreground" in t.note_text
+    t.train_button.click()                     # returns when the run has ended
+    assert t._thread is None and not t.running and len(t.history) == 2
+    assert t.status_text.startswith("done: epoch 2/2") and _is_png(t.results.value)
+    assert Trainer(data, epochs=1, background=True, draw=False).background   # it can be asked for
+
+
+def test_foreground_mode_draws_each_epoch_and_reports_an_interrupt(data):
+    t = Trainer(data, seed=0, epochs=3, background=False)
+    assert t.note_text == ""                   # asked for: no front-end excuse to give
+    plots_seen, real = [], t._callback
+
+    def interrupted_at_epoch_2(progress):
+        real(progress)
+        if progress.end_of_epoch:
+            plots_seen.append(bytes(t.plot.value))
+            if progress.epoch == 2:
+                raise KeyboardInterrupt        # what the kernel's interrupt does in a cell
+
+    t._callback = interrupted_at_epoch_2
+    t.train_button.click()
+    assert len(plots_seen) == 2 and all(_is_png(p) for p in plots_seen)
+    assert plots_seen[0] != plots_seen[1]      # redrawn after each epoch
+    assert t.status_text == "stopped after epoch 2/3: interrupted (the kernel's interrupt)"
+    assert not t.running and not t.train_button.disabled and len(t.history) == 2
+
+
+def test_train_now_needs_no_widgets(data, monkeypatch):
+    import IPython.display
+    shown = []                                 # (display_id, kind, update?) of each output
+
+    class Handle:
+        def __init__(self, n):
+            self.n = n
+
+        def update(self, obj, raw=False):
+            shown.append((self.n, "text" if raw else "png", "update"))
+
+    def display(obj, raw=False, display_id=None):
+        shown.append((len(shown), "text" if raw else "png", "new"))
+        return Handle(shown[-1][0])
+
+    monkeypatch.setattr(IPython.display, "display", display)
+    t = Trainer(data, seed=0, epochs=2)
+    history = t.train_now()
+    assert len(history) == 2 and not t.running and t.status_text.startswith("done: epoch 2/2")
+    new = [s for s in shown if s[2] == "new"]
+    assert [kind for _, kind, _ in new] == ["text", "png", "png"]   # status, curves, results
+    updates = {n: sum(1 for m, _, u in shown if m == n and u == "update") for n, _, _ in new}
+    assert updates[new[1][0]] == 2             # curves: epoch 1, then epoch 2, final (in place)
+    with pytest.raises(RuntimeError, match="already going on"):
+        _start_long_run(t)
+        t.train_now()
+    t.stop_button.click()
+    t.wait(timeout=30)
+
+
+def test_train_now_outside_ipython_prints_the_status(data, capsys):
+    t = Trainer(data, seed=0, epochs=1, draw=False)
+    t.train_now()
+    out = capsys.readouterr().out
+    assert "training 784-30-10 on 2 000 images" in out and "done: epoch 1/1" in out
+
+
+def test_where_widgets_are_not_drawn_the_text_says_what_to_do(trainer):
+    text = trainer._repr_mimebundle_()["text/plain"]
+    assert text.startswith("Trainer(784-30-10, idle)")
+    assert "train_now()" in text and "vscode-jupyter#17504" in text

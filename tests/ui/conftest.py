@@ -1,6 +1,7 @@
 """Fixtures for the real-browser tests: a private JupyterLab server and a headless chromium.
 
-The server runs from this repository's .venv on 127.0.0.1, on a free port, with
+The server runs from this repository's .venv (its JupyterLab settings, overrides.json
+included, as `make lab` uses them) on 127.0.0.1, on a free port, with
 a random token, in its own process group, with every Jupyter/IPython folder
 (config, data, runtime, settings, workspaces) in a temporary directory, so it
 neither reads nor changes the user's setup. It is shut down at the end of the
@@ -11,7 +12,6 @@ finds it, else /usr/bin/chromium): Playwright
 cannot download its own browsers on this machine.
 """
 
-import json
 import os
 import secrets
 import shutil
@@ -31,8 +31,6 @@ ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = os.environ.get("MNISTNET_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-# Lab plugins that pop up toasts or fetch from the internet; none is needed here.
-DISABLED_PLUGINS = ["@jupyterlab/apputils-extension:announcements"]
 
 
 def _die_with_parent():
@@ -80,9 +78,6 @@ def lab(tmp_path_factory):
         env[var] = str(base / name)
     env["JUPYTER_PLATFORM_DIRS"] = "1"
     env.pop("JUPYTER_PATH", None)
-    (base / "config" / "labconfig").mkdir()
-    (base / "config" / "labconfig" / "page_config.json").write_text(
-        json.dumps({"disabledExtensions": {p: True for p in DISABLED_PLUGINS}}))
     # The kernel trains with one BLAS thread anyway; keep numpy from grabbing both cores.
     env.setdefault("OMP_NUM_THREADS", "1")
     token = secrets.token_hex(16)
@@ -93,8 +88,9 @@ def lab(tmp_path_factory):
            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
            f"--LabApp.user_settings_dir={base / 'settings'}",
            f"--LabApp.workspaces_dir={base / 'workspaces'}",
-           "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
            "--LabApp.expose_app_in_browser=True"]
+    # No news pop-up and no update check: the same settings file `make lab` uses,
+    # binder/overrides.json, which `make setup` copies into .venv's JupyterLab settings.
     log = base / "jupyterlab.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,

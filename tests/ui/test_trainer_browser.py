@@ -3,8 +3,11 @@
 Run with ``make test-ui`` (``pytest tests/ui``). The test writes a one-cell
 notebook that displays ``Trainer()`` on the full MNIST training set, opens it in
 JupyterLab, runs it, moves the learning-rate slider with the keyboard, clicks
-Train, waits for the first epoch's point, clicks Stop, and saves a screenshot
-to artifacts/trainer.png.
+Train, waits for the first epoch's point and clicks Stop. Then a second, short run
+after Reset (η = 3, 5 epochs, all 50 000 images) trains to the end, and the finished
+Trainer is saved as artifacts/trainer.png, reduced to 128 colours (about 40 KB: the
+picture notebook 06 shows to static readers), after checking that JupyterLab's news
+pop-up is absent (binder/overrides.json turns it off).
 
 JupyterLab's start-up races are handled explicitly: a "Select Kernel" dialog is
 accepted if it appears, cells are run only once the kernel reports Idle, and
@@ -91,6 +94,44 @@ def _run_all(page, attempts=3):
     raise AssertionError(f"Run All started no execution in {attempts} attempts")
 
 
+def _slider(page, trainer, name):
+    """The readout and the handle of the Trainer's slider labelled `name`."""
+    slider = trainer.locator(".widget-slider").filter(has=page.locator("label", has_text=name))
+    return slider.locator(".widget-readout"), slider.locator(".noUi-handle")
+
+
+def _finished_run_picture(page, trainer, artifacts):
+    """Reset, train η = 3 for 5 epochs to the end; save the Trainer as a small PNG."""
+    from PIL import Image
+    status = trainer.locator(".mnistnet-trainer-status")
+    trainer.get_by_role("button", name="Reset").click()              # no faded earlier run
+    expect(status).to_contain_text("reset: network 784-30-10", timeout=30_000)
+    readout, handle = _slider(page, trainer, "learning rate")
+    handle.focus()
+    for _ in range(2):
+        handle.press("ArrowRight")                                 # 1 → 2 → 3
+    expect(readout).to_have_text("3", timeout=10_000)
+    readout, handle = _slider(page, trainer, "epochs")
+    handle.focus()
+    handle.press("Home")                                           # 1 epoch, then 4 steps up
+    for _ in range(4):
+        handle.press("ArrowRight")
+    expect(readout).to_have_text("5", timeout=10_000)
+    expect(trainer.locator(".mnistnet-trainer-note")).to_contain_text("epochs = 5")
+    trainer.get_by_role("button", name="Train").click()
+    expect(status).to_contain_text("done: epoch 5/5", timeout=300_000)
+    expect(status).to_contain_text("η = 3")
+    expect(trainer.locator(".mnistnet-trainer-results")).to_be_visible(timeout=10_000)
+    # The news pop-up ("get notified about official Jupyter news?") would cover the widget.
+    expect(page.get_by_text("Jupyter news")).to_have_count(0)
+    expect(page.locator(".Toastify__toast")).to_have_count(0)
+    page.mouse.move(0, 0)                                          # no hover highlight
+    shot = artifacts / "trainer.png"
+    trainer.screenshot(path=str(shot))
+    Image.open(shot).quantize(colors=128).save(shot, optimize=True)
+    return shot
+
+
 def test_trainer_in_jupyterlab(lab, page, artifacts):
     _write_notebook(lab.root / NOTEBOOK)
     t_start = time.monotonic()
@@ -105,13 +146,12 @@ def test_trainer_in_jupyterlab(lab, page, artifacts):
     note = trainer.locator(".mnistnet-trainer-note")
     expect(status).to_contain_text("ready: network 784-30-10", timeout=30_000)
 
-    # The learning-rate slider, by keyboard: 5 steps of 0.1 in log10(η), from 10^0.5 to 10^0.
-    slider = trainer.locator(".widget-slider").filter(has=page.locator("label", has_text="learning rate"))
-    readout = slider.locator(".widget-readout")
-    handle = slider.locator(".noUi-handle")
+    # The learning-rate slider, by keyboard: two stops down the 1-2-3-5 ladder, 3 → 2 → 1.
+    readout, handle = _slider(page, trainer, "learning rate")
     before = readout.inner_text()
+    assert before == "3"
     handle.focus()
-    for _ in range(5):
+    for _ in range(2):
         handle.press("ArrowLeft")
     expect(readout).to_have_text("1", timeout=10_000)
     # The note is written by the kernel's observer: proof the new value reached Python.
@@ -139,8 +179,7 @@ def test_trainer_in_jupyterlab(lab, page, artifacts):
     expect(results).to_be_visible(timeout=10_000)
     expect(status).to_contain_text("test accuracy")
 
-    shot = artifacts / "trainer.png"
-    trainer.screenshot(path=str(shot))
+    shot = _finished_run_picture(page, trainer, artifacts)
     metrics = dict(train_to_first_point_s=round(first_point, 3),
                    train_to_status_s=round(first_status, 3), run_all_attempts=attempts,
                    test_seconds=round(time.monotonic() - t_start, 1), readout_before=before)
