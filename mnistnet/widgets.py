@@ -80,7 +80,8 @@ FRONT_END_NOTES = {
     "colab": "Colab does not show widget updates sent from a background thread "
              "(googlecolab/colabtools#3373), so this Trainer trains in the foreground: "
              "during a run the kernel is busy, and Stop and η changes wait until it ends "
-             "(Colab's interrupt button stops it).",
+             "(Colab's interrupt button stops it). trainer.train_now() in a cell does the "
+             "same and draws each epoch in the cell's output.",
     "vscode": "",
     "jupyter": "",
 }
@@ -345,10 +346,10 @@ class Trainer:
         """What a front end that draws no widgets shows instead of the Trainer."""
         return (f"{self!r}: the trainer's sliders and buttons are widgets. If you see this "
                 f"text instead of them, this front end has not drawn the widgets (VS Code "
-                f"with ipywidgets 8.1.9 does not: microsoft/vscode-jupyter#17504). "
-                f"trainer.train_now() trains with the current settings and draws each "
-                f"epoch in the cell's output instead; set the settings in code, e.g. "
-                f"trainer.learning_rate_slider.value = 0.5.")
+                f"with ipywidgets 8.1.9: microsoft/vscode-jupyter#17504; Colab with ipywidgets "
+                f"8: googlecolab/colabtools#4525). trainer.train_now() trains with the current "
+                f"settings and draws each epoch in the cell's output instead; set the settings "
+                f"in code, e.g. trainer.learning_rate_slider.value = 0.5.")
 
     def __repr__(self):
         state = "training" if self.running else "idle"
