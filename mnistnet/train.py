@@ -272,11 +272,12 @@ def _train(net, X, y, T, epochs, batch_size, l2, rng, backprop, monitor):
             if monitor.stop_event.is_set():
                 break
             idx = perm[k:k + batch_size]                        # the next mini-batch's rows
+            X_b, T_b = X.take(idx, axis=0), T.take(idx, axis=0)  # X[idx], T[idx], but faster
             eta = monitor.learning_rate()
             if backprop is None:
-                nabla_w, nabla_b, _ = net.backprop_batch(X[idx], T[idx])
+                nabla_w, nabla_b, _ = net.backprop_batch(X_b, T_b)
             else:
-                nabla_w, nabla_b = backprop(net, X[idx], y[idx])
+                nabla_w, nabla_b = backprop(net, X_b, y[idx])
             for W, b, nw, nb in zip(net.weights, net.biases, nabla_w, nabla_b):
                 if l2:
                     W *= 1.0 - eta * l2 / n                      # weight decay
@@ -419,7 +420,7 @@ def _blas_limit(limit):
 # --- monitoring: timing, evaluation, divergence, callback, stopping -----------------------------
 
 class Monitor:
-    """Everything around the update: the loop calls it before each mini-batch (``learning_rate``),
+    """Everything around the update: the loop calls it before each mini-batch (``learning_rate()``),
     after each (``batch_done``: every k-th one checks the parameters and calls back) and at
     each epoch's start and end (``begin_epoch``, ``end_epoch``: evaluate, record, check).
 
@@ -433,20 +434,19 @@ class Monitor:
         n = X.shape[0]
         step = -(-n // COST_SAMPLE)
         self.X_cost, self.T_cost = np.ascontiguousarray(X[::step]), np.ascontiguousarray(T[::step])
-        self.net, self.n, self.validation, self.eta_of, self.l2 = net, n, validation, eta_of, l2
+        self.net, self.n, self.validation, self.l2 = net, n, validation, l2
         self.callback, self.custom, self.stop_event = callback, custom, stop_event
         self.history = History(cost_sample=len(self.X_cost), **settings)
         self.progress = Progress(net, self.history, settings["epochs"],
                                  -(-n // settings["batch_size"]), stop_event)
-        self.check_every = FINITE_CHECK_EVERY
         self.callback_every = callback_every if callback is not None else None
+        # batch_done looks further only every `every` batches: a divisor of both periods.
+        self.check_every = FINITE_CHECK_EVERY
+        self.every = math.gcd(self.check_every, self.callback_every or self.check_every)
+        self.learning_rate = eta_of         # η for the next mini-batch, checked (see _check_rates)
         self.history.start_cost = self._cost_and_dead()[0]
         self.history.guess_cost = _guess_cost(net, y)
         self.start = time.perf_counter()
-
-    def learning_rate(self):
-        """η for the next mini-batch, checked (a constant was checked once, at the start)."""
-        return self.eta_of()
 
     def begin_epoch(self, epoch):
         p = self.progress
@@ -459,6 +459,8 @@ class Monitor:
         p.batch += 1
         p.learning_rate = eta
         self.history.batches += 1
+        if p.batch % self.every:
+            return
         if p.batch % self.check_every == 0 and not _finite(self.net):
             self._fail(f"the parameters became NaN or infinite during epoch {p.epoch}")
         if self.callback_every and p.batch % self.callback_every == 0 and \
