@@ -42,8 +42,8 @@ def atomic_savez(path, arrays):
 
     The archive is written to a temporary file in the same folder and renamed
     to ``path`` only when complete, so ``path`` is never half written. An
-    interrupted write (an error, a full disk, Ctrl-C) removes the temporary file
-    and re-raises. The file gets the permissions of any newly created file
+    interrupted write (an error, a full disk, Ctrl-C, a SIGTERM: see
+    ``sigterm_unwinds``) removes the temporary file and re-raises. The file gets the permissions of any newly created file
     (0o666 less the umask, e.g. 0o644), not the private 0o600 of
     ``tempfile.mkstemp``: the kernel applies the umask when the file is created.
     Stale temporary files of the same target, left by a killed process, are
@@ -62,14 +62,15 @@ def atomic_savez(path, arrays):
     remove_stale(path.parent, TEMP_FILE, lambda name: name.startswith(f".{path.name}."))
     tmp = temp_file_name(path)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with sigterm_unwinds():
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    np.savez(f, **arrays)
+                os.replace(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
     except OSError as e:
         raise _in_users_terms(e, path) from None
     return path

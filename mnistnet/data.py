@@ -396,6 +396,9 @@ def _from_cache(path, built_from=None):
 
     A cache that fails its checks is deleted (or, if it cannot be, left with a warning).
     """
+    if path.parent.exists() and not path.parent.is_dir():
+        raise _Unavailable(f"the cache folder {path.parent} is a file, not a folder: remove it, "
+                           f"or name another cache folder with {CACHE_DIR_ENV}")
     if not path.exists():
         raise _Unavailable("not there yet")
     if not path.is_file():

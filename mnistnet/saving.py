@@ -111,17 +111,26 @@ def load_network(path):
     - a Network with the saved sizes, cost, output, init, dtype, weights
       [W1 (n1, n0), …] and biases [b1 (n1,), …].
     Raises:
-    - FileNotFoundError if there is no such file;
+    - TypeError if path is not a str or path;
+    - FileNotFoundError if there is no such file, IsADirectoryError if it is a folder,
+      another OSError naming ``path`` if it cannot be read (permissions, say);
     - NetworkFileError if it is not an .npz archive, a key is missing, the format
       name or version is not one this code reads, a setting is unknown, or an
       array's shape or dtype does not match ``sizes`` and ``dtype``, or holds NaN.
     """
     path = _as_path(path)
+    if path.is_dir():
+        raise IsADirectoryError(21, "a folder, not a saved network", str(path))
     if not path.is_file():
         raise FileNotFoundError(f"no saved network at {path}")
     try:
         archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+    except OSError as e:
+        if e.errno is not None:       # cannot be opened (permissions, I/O): not about the content
+            raise type(e)(e.errno, e.strerror, str(path)) from None
+        raise NetworkFileError(f"{path} is not a saved network: numpy cannot read it as an "
+                               f".npz archive ({e})") from None
+    except (ValueError, zipfile.BadZipFile, EOFError) as e:
         raise NetworkFileError(f"{path} is not a saved network: numpy cannot read it as an "
                                f".npz archive ({e})") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
@@ -224,8 +233,8 @@ def _check_parameters(data, sizes, dtype):
                                f"missing {', '.join(missing)}")
     extra = sorted(k for k in keys if k[:1] in "Wb" and k[1:].isdigit() and k not in expected)
     if extra:
-        raise NetworkFileError(f"sizes {sizes} describe {L} layers, but there are "
-                               f"also {', '.join(extra)}")
+        raise NetworkFileError(f"sizes {sizes} describe {L} layers, but it "
+                               f"also holds {', '.join(extra)}")
     params = {}
     for key, shape in expected.items():
         arr = params[key] = _field(data, key)

@@ -1070,3 +1070,15 @@ def test_a_really_read_only_cache_folder_for_an_unprivileged_user(fake, server, 
         assert [name for name in os.listdir(root) if name.startswith("mnistnet-")] == []
     finally:
         shutil.rmtree(root)
+
+
+def test_a_cache_folder_that_is_a_file_is_named_as_such(tmp_path, fake, monkeypatch, caplog):
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setenv(data.CACHE_DIR_ENV, str(tmp_path / "afile"))
+    write_pkl(data.LOCAL_PKL, fake)
+    arrays, _ = data.fetch()
+    assert_same_arrays(arrays, fake)
+    assert f"could not write the cache {tmp_path / 'afile' / 'mnist.npz'}" in caplog.text
+    data.LOCAL_PKL.unlink()
+    with pytest.raises(MNISTNotFoundError, match=f"the cache folder {tmp_path / 'afile'} is a file, not a folder"):
+        data.fetch()

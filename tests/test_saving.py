@@ -169,7 +169,7 @@ def test_bias_wrong_shape(tmp_path, net):
 def test_extra_layer_arrays(tmp_path, net):
     d = _arrays(net)
     d["W3"] = np.zeros((5, 10))
-    with pytest.raises(NetworkFileError, match="also W3"):
+    with pytest.raises(NetworkFileError, match="also holds W3"):
         load_network(_write(tmp_path, d))
 
 
@@ -374,3 +374,41 @@ def test_a_save_removes_stale_temporary_files_of_the_same_name(tmp_path, net):
     os.utime(tmp_path / stale[1], (two_hours_ago, two_hours_ago))
     save_network(net, tmp_path / "n.npz")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept + ["n.npz"])
+
+
+def test_load_names_a_folder_and_an_unreadable_file_as_such(tmp_path, net, monkeypatch):
+    with pytest.raises(IsADirectoryError, match="a folder, not a saved network") as e:
+        load_network(tmp_path)
+    assert e.value.filename == str(tmp_path)
+
+    path = save_network(net, tmp_path / "n.npz")
+    real_load = np.load
+
+    def unreadable(file, *args, **kwargs):    # root ignores file modes: the refusal is simulated
+        if os.fspath(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_load(file, *args, **kwargs)
+
+    monkeypatch.setattr(np, "load", unreadable)
+    with pytest.raises(PermissionError) as e:       # not "not a saved network": the file is fine
+        load_network(path)
+    assert e.value.filename == str(path)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGTERM is POSIX")
+def test_a_sigterm_during_a_save_leaves_no_temporary_file(tmp_path):
+    script = f"""
+import os, signal, numpy as np
+from mnistnet import Network, save_network
+def slow(file, **arrays):
+    file.write(b"PK half a zip"); file.flush()
+    os.kill(os.getpid(), signal.SIGTERM)        # a kernel restart, in the middle of the write
+    raise AssertionError("not reached")
+np.savez = slow
+save_network(Network([5, 4, 3], seed=0), {str(tmp_path / "n.npz")!r})
+"""
+    import mnistnet
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(mnistnet.__file__)))
+    child = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert child.returncode == -15, child.stderr        # ended by the SIGTERM, as asked
+    assert list(tmp_path.iterdir()) == []
