@@ -42,12 +42,11 @@ def atomic_savez(path, arrays):
 
     The archive is written to a temporary file in the same folder and renamed
     to ``path`` only when complete, so ``path`` is never half written. An
-    interrupted write (an error, a full disk, Ctrl-C, a SIGTERM: see
-    ``sigterm_unwinds``) removes the temporary file and re-raises. The file gets the permissions of any newly created file
-    (0o666 less the umask, e.g. 0o644), not the private 0o600 of
-    ``tempfile.mkstemp``: the kernel applies the umask when the file is created.
-    Stale temporary files of the same target, left by a killed process, are
-    removed first.
+    interrupted write (an error, a full disk, Ctrl-C, a SIGTERM) removes the
+    temporary file and re-raises; stale temporary files of the same target,
+    left by a killed process, are removed first. The file gets the permissions
+    of any new file (0o666 less the umask, e.g. 0o644), not the private 0o600
+    of ``tempfile.mkstemp``: the kernel applies the umask when it is created.
 
     Inputs:
     - path: a str or pathlib.Path, written exactly as named (no suffix is added).
