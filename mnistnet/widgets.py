@@ -15,7 +15,8 @@ How it works, and why
 * The learning-rate slider offers η on a 1-2-3-5 ladder (0.001 … 100), so it
   lands exactly on 3, 0.5 or 0.05. It is passed to ``sgd`` as a zero-argument
   callable that ``sgd`` reads before every mini-batch, so a new η takes effect
-  within one mini-batch. Stop takes effect before the next mini-batch.
+  within one mini-batch. Stop sets the run's stop event (``sgd(..., stop=)``),
+  which ``sgd`` checks before every mini-batch.
 * Every Train starts from freshly initialised weights drawn with the same
   seed, so two runs differ only in the settings that were changed, and the
   faded curve of the previous run is a fair comparison. Changing the hidden
@@ -226,7 +227,7 @@ class Trainer:
         self.background = self.front_end != "colab" if background is None else bool(background)
         self._lock = threading.RLock()
         self._thread = self._progress = self._last_eta = self._t_click = self._cell = None
-        self._stop = threading.Event()
+        self._stop = threading.Event()        # the run's one stop signal, new for each run
         self._last_bar = 0.0
         self.running = False
         self.history = self.previous = self.error = self.exception = None
@@ -434,7 +435,7 @@ class Trainer:
                 return None
             self.running, self._cell = True, cell
             self._t_click = time.perf_counter()
-            self._stop.clear()
+            self._stop = threading.Event()
             self._progress = None
             s = self.settings()
             if self.history is not None and len(self.history):
@@ -484,9 +485,7 @@ class Trainer:
         with self._lock:
             if not self.running:
                 return
-            self._stop.set()
-            if self._progress is not None:
-                self._progress.stop(STOP_REASON)
+            self._stop.set()                   # sgd checks it before every mini-batch
         self._set_note("stopping after the current mini-batch…")
 
     def _stop_and_wait(self):
@@ -536,8 +535,6 @@ class Trainer:
             with self._lock:
                 self._progress = progress
                 self.history = progress.history
-                if self._stop.is_set():
-                    progress.stop(STOP_REASON)
         now = time.perf_counter()
         if progress.end_of_epoch:
             h = progress.history
@@ -561,8 +558,10 @@ class Trainer:
         try:
             history = sgd(net, (self._X[:n], self._y[:n]), s["epochs"], s["batch_size"], self._eta,
                           validation_data=self._valid, seed=self.seed, callback=self._callback,
-                          callback_every=max(1, 1000 // s["batch_size"]))
+                          callback_every=max(1, 1000 // s["batch_size"]), stop=self._stop)
             outcome = "stopped" if history.stopped else "done"
+            if history.stopped:
+                history.stop_reason = STOP_REASON     # the History says who stopped it
         except Diverged as e:
             history, outcome, self.error = e.history, "diverged", str(e)
         except KeyboardInterrupt:          # the kernel's interrupt, in a foreground run
