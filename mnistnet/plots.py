@@ -260,7 +260,7 @@ def plot_curves(histories, labels=None, *, faded=(), epochs=None, title=None, st
         style = dict(color=FADED_COLOR, lw=1.5, marker="o", ms=3)
         all_acc += _draw_run(ax_cost, ax_acc, h, f"before: {label}", style)
     for k, (h, label) in enumerate(zip(histories, labels)):
-        style = dict(color=f"C{k}", lw=2, marker="o", ms=4, **(styles[k] if styles else {}))
+        style = {"color": f"C{k}", "lw": 2, "marker": "o", "ms": 4, **(styles[k] if styles else {})}
         all_acc += _draw_run(ax_cost, ax_acc, h, label, style)
 
     ax_cost.set(xlabel="epoch", ylabel="training cost", title="training cost (log scale)",

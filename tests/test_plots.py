@@ -160,3 +160,13 @@ def test_show_digits_draws_into_given_axes_without_pyplot():
     assert titles == ["0", "7 / 1", "2", "3", "9 / 4", "", "", ""]
     assert fig.axes[1].title.get_color() == "red" and not fig.axes[5].images
     assert plt.get_fignums() == before
+
+
+def test_curve_styles_given_by_the_caller_win():
+    from mnistnet.train import History
+    h = History(sizes=[784, 30, 10], cost="quadratic", batch_size=10)
+    h.epoch, h.cost, h.accuracy, h.learning_rate = [1, 2], [0.1, 0.05], [0.8, 0.9], [3.0, 3.0]
+    fig = plots.plot_curves([h, h], ["a", "b"], styles=[dict(color="C0", ls="--"), dict(color="C0")])
+    cost_lines = fig.axes[0].lines
+    assert [line.get_color() for line in cost_lines] == ["C0", "C0"]
+    assert [line.get_linestyle() for line in cost_lines] == ["--", "-"]
