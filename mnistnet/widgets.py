@@ -66,8 +66,6 @@ import numpy as np
 from . import data as mnist_data
 from . import plots
 from .network import Network
-# Re-exported for notebooks written before the curves moved to plots.py.
-from .plots import plot_curves, results_figure, run_label  # noqa: F401
 from .train import Diverged, sgd
 
 COST_OPTIONS = (("quadratic", "quadratic"), ("cross-entropy", "cross_entropy"))
