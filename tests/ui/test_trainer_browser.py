@@ -49,9 +49,9 @@ INSTRUMENT = """() => {
 }"""
 
 
-def _write_notebook(path):
+def _write_notebook(path, source=SOURCE):
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(SOURCE)]
+    nb.cells = [nbformat.v4.new_code_cell(source)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                  "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
@@ -186,3 +186,23 @@ def test_trainer_in_jupyterlab(lab, page, artifacts):
     (artifacts / "trainer-metrics.json").write_text(json.dumps(metrics, indent=1))
     print(f"\nscreenshot: {shot}\n{metrics}")
     assert first_point < 5.0, f"first point took {first_point:.2f} s after Train (target 1-2 s)"
+
+
+FOREGROUND = ("from mnistnet.widgets import Trainer\n"
+              "bot = Trainer(seed=0, epochs=2, train_size=1000, background=False)\n"
+              "history = bot.train_now()")
+
+
+def test_train_now_draws_in_the_cells_output(lab, page):
+    """The path for front ends without live widget updates (VS Code, Colab): no widget is
+    displayed; the status line, the curves and the results are the cell's own outputs."""
+    _write_notebook(lab.root / "train_now.ipynb", FOREGROUND)
+    page.goto(lab.url("lab/tree/train_now.ipynb") + "&reset")      # a fresh workspace
+    expect(page.locator(".jp-NotebookPanel")).to_be_visible(timeout=60_000)
+    _wait_for_idle_kernel(page)
+    _run_all(page)
+    outputs = page.locator(".jp-NotebookPanel:visible .jp-OutputArea-output")
+    expect(outputs.filter(has_text="done: epoch 2/2")).to_have_count(1, timeout=120_000)
+    expect(outputs.filter(has_text="training 784-30-10")).to_have_count(0)   # replaced in place
+    expect(outputs.locator("img")).to_have_count(2)                          # curves, results
+    assert page.locator(".jp-NotebookPanel:visible .mnistnet-trainer").count() == 0
