@@ -1,18 +1,25 @@
-"""A zoo of classic backprop bugs, each planted in a copy of the correct code.
+"""A zoo of classic backprop bugs, each planted in a copy of the correct code; the classic mistakes.
 
-Introduced in ``notebooks/04-gradient-check.ipynb`` (the gradient check must
-flag every one of them); ``notebooks/09-bug-zoo.ipynb`` shows what each does,
-and the learner-feedback checker (``mnistnet.check``) reuses them.
+The gradient check (``mnistnet.gradcheck``) must flag every planted bug; the
+learner-feedback checker (``mnistnet.check``) recognises each mistake of the
+catalogue by recomputing it, and reports it with the kind and the advice stored here.
 
-Every function has the signature of ``gradcheck.check_gradients``' backprop
+Every planted bug has the signature of ``gradcheck.check_gradients``' backprop
 argument and of ``train.sgd``'s::
 
     backprop(net, X, y) -> (nabla_w, nabla_b)
     X (B, n_in), y integer labels (B,);  nabla_w [(n1, n0), …], nabla_b [(n1,), …]
 
 and differs from ``correct_backprop`` in one or two lines, marked ``# BUG``.
-``BUGS`` maps each name to (function, one-line description).
+Each is a complete copy on purpose: read one and you see the whole function
+with its bug. They use only the Network's public methods (``check_data``,
+``forward_batch``).
+
+``MISTAKES`` maps each mistake's name to a ``Mistake`` (kind, summary, advice,
+planted bug if any); ``BUGS`` maps each planted bug's name to (function, summary).
 """
+
+from dataclasses import dataclass
 
 from .functions import sigmoid_prime
 
@@ -21,16 +28,13 @@ def correct_backprop(net, X, y):
     """The correct batch backprop, written out for comparison with the bugs below.
 
     δ^L = cost.delta; δ^l = (Δ^(l+1) W^(l+1)) ⊙ σ'(Z^l); ∂C/∂W^l = Δ^lᵀ A^(l−1) / B;
-    ∂C/∂b^l = mean of Δ^l over rows. The same gradients as ``net.backprop(X, y)``, up to
-    rounding (≈ 1e-17: there the 1/B is applied to Δ before the product).
+    ∂C/∂b^l = mean of Δ^l over rows. The same computation as ``net.backprop(X, y)``.
 
     Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
-
-    Not called in the notebooks: the reference each bug below is a copy of.
     """
-    X, T, _ = net._check_Xy(X, y)
+    X, _, T = net.check_data(X, y)
     B, L = X.shape[0], net.num_layers
-    zs, activations = net._forward(X)
+    zs, activations = net.forward_batch(X)
     nabla_w, nabla_b = [None] * L, [None] * L
     delta = net.cost_fn.delta(zs[-1], activations[-1], T, net.output_fn)        # (B, n_L)
     for l in range(L - 1, -1, -1):
@@ -51,11 +55,10 @@ def missing_transpose(net, X, y):
     hidden-layer gradients (W1, b1) are wrong while W2, b2 are right.
 
     Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
-    Introduced in ``notebooks/04-gradient-check.ipynb``.
     """
-    X, T, _ = net._check_Xy(X, y)
+    X, _, T = net.check_data(X, y)
     B, L = X.shape[0], net.num_layers
-    zs, activations = net._forward(X)
+    zs, activations = net.forward_batch(X)
     nabla_w, nabla_b = [None] * L, [None] * L
     delta = net.cost_fn.delta(zs[-1], activations[-1], T, net.output_fn)
     for l in range(L - 1, -1, -1):
@@ -77,11 +80,10 @@ def sigma_prime_of_a(net, X, y):
     the network); training still learns, only worse, so only a check catches it.
 
     Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
-    Introduced in ``notebooks/04-gradient-check.ipynb``.
     """
-    X, T, _ = net._check_Xy(X, y)
+    X, _, T = net.check_data(X, y)
     B, L = X.shape[0], net.num_layers
-    zs, activations = net._forward(X)
+    zs, activations = net.forward_batch(X)
     nabla_w, nabla_b = [None] * L, [None] * L
     delta = net.cost_fn.delta(zs[-1], activations[-1], T, net.output_fn)
     for l in range(L - 1, -1, -1):
@@ -100,11 +102,10 @@ def missing_sigma_prime(net, X, y):
     the output layer's gradients are right.
 
     Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
-    Introduced in ``notebooks/04-gradient-check.ipynb``.
     """
-    X, T, _ = net._check_Xy(X, y)
+    X, _, T = net.check_data(X, y)
     B, L = X.shape[0], net.num_layers
-    zs, activations = net._forward(X)
+    zs, activations = net.forward_batch(X)
     nabla_w, nabla_b = [None] * L, [None] * L
     delta = net.cost_fn.delta(zs[-1], activations[-1], T, net.output_fn)
     for l in range(L - 1, -1, -1):
@@ -122,11 +123,10 @@ def wrong_sign(net, X, y):
     'wrong'), so gradient descent climbs the cost: training makes it worse.
 
     Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
-    Introduced in ``notebooks/04-gradient-check.ipynb``.
     """
-    X, T, _ = net._check_Xy(X, y)
+    X, _, T = net.check_data(X, y)
     B, L = X.shape[0], net.num_layers
-    zs, activations = net._forward(X)
+    zs, activations = net.forward_batch(X)
     nabla_w, nabla_b = [None] * L, [None] * L
     delta = -net.cost_fn.delta(zs[-1], activations[-1], T, net.output_fn)       # BUG: minus
     for l in range(L - 1, -1, -1):
@@ -141,16 +141,15 @@ def bias_wrong_axis(net, X, y):
     """Sums the bias gradient over the wrong axis: ``delta.sum(axis=1)`` (per sample, over units).
 
     Symptom: ∂C/∂b has shape (B,) instead of (n_out,), which the check reports
-    as 'wrong shape' (and b -= η ∂C/∂b then fails to broadcast or, worse,
-    broadcasts); if B happens to equal n_out the shape fits and the values are
-    simply wrong.
+    as 'wrong shape', and b -= η ∂C/∂b fails to broadcast. Where B equals a
+    layer's size the shape fits and only the values are wrong: with B = 10 on
+    [784, 30, 10], db2 (10,) is silently wrong while db1 (10,) ≠ (30,) still fails.
 
     Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(B,), …].
-    Introduced in ``notebooks/04-gradient-check.ipynb``.
     """
-    X, T, _ = net._check_Xy(X, y)
+    X, _, T = net.check_data(X, y)
     B, L = X.shape[0], net.num_layers
-    zs, activations = net._forward(X)
+    zs, activations = net.forward_batch(X)
     nabla_w, nabla_b = [None] * L, [None] * L
     delta = net.cost_fn.delta(zs[-1], activations[-1], T, net.output_fn)
     for l in range(L - 1, -1, -1):
@@ -169,11 +168,10 @@ def missing_mean(net, X, y):
     the batch size.
 
     Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
-    Introduced in ``notebooks/04-gradient-check.ipynb``.
     """
-    X, T, _ = net._check_Xy(X, y)
+    X, _, T = net.check_data(X, y)
     L = net.num_layers
-    zs, activations = net._forward(X)
+    zs, activations = net.forward_batch(X)
     nabla_w, nabla_b = [None] * L, [None] * L
     delta = net.cost_fn.delta(zs[-1], activations[-1], T, net.output_fn)
     for l in range(L - 1, -1, -1):
@@ -195,12 +193,10 @@ def updated_weights(net, X, y, learning_rate=3.0):
 
     Inputs: X (B, n_in); y (B,); learning_rate: η used for the premature update.
     Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
-
-    Introduced in ``notebooks/04-gradient-check.ipynb``.
     """
-    X, T, _ = net._check_Xy(X, y)
+    X, _, T = net.check_data(X, y)
     B, L = X.shape[0], net.num_layers
-    zs, activations = net._forward(X)
+    zs, activations = net.forward_batch(X)
     nabla_w, nabla_b = [None] * L, [None] * L
     delta = net.cost_fn.delta(zs[-1], activations[-1], T, net.output_fn)
     for l in range(L - 1, -1, -1):
@@ -212,12 +208,90 @@ def updated_weights(net, X, y, learning_rate=3.0):
     return nabla_w, nabla_b
 
 
-BUGS = {
-    "missing_transpose": (missing_transpose, "delta @ W.T instead of delta @ W when sending the error back"),
-    "sigma_prime_of_a": (sigma_prime_of_a, "σ'(a) instead of σ'(z) in the hidden deltas"),
-    "missing_sigma_prime": (missing_sigma_prime, "the ⊙ σ'(z) factor left out of the hidden deltas"),
-    "wrong_sign": (wrong_sign, "output error t − a instead of a − t"),
-    "bias_wrong_axis": (bias_wrong_axis, "bias gradient summed over axis=1 (units) instead of axis=0 (samples)"),
-    "missing_mean": (missing_mean, "gradient of the summed cost: the 1/B left out"),
-    "updated_weights": (updated_weights, "δ^l computed with W^(l+1) already updated by η ∇W"),
-}
+@dataclass(frozen=True)
+class Mistake:
+    """One classic mistake.
+
+    - name: a short key (the planted bug's name, where there is one).
+    - kind: the ``Finding.kind`` that ``mnistnet.check`` reports for it.
+    - summary: what the code does wrong, in one line.
+    - advice: what the checker tells the learner. For a mistake that scales the
+      result by a constant (``factor``) it is a clause, which the checker may
+      join with others ("the sign is flipped …; 2× too large …"). ``{B}`` stands
+      for the batch size and ``{eta}`` for the learning rate found.
+    - backprop: the planted bug above, or None for a mistake the checker only recomputes.
+    - factor: the constant for a mistake that scales every array ("B": the batch size).
+    """
+    name: str
+    kind: str
+    summary: str
+    advice: str
+    backprop: object = None
+    factor: object = None
+
+
+_CATALOGUE = [
+    # The planted bugs above, in the order the notebooks show them.
+    Mistake("missing_transpose", "exception", "delta @ W.T instead of delta @ W when sending the "
+            "error back", "with samples in rows the error goes back as Δ @ W (the row form of "
+            "Wᵀ δ): drop the .T.", missing_transpose),
+    Mistake("sigma_prime_of_a", "sigma_prime_of_a", "σ'(a) instead of σ'(z) in the hidden deltas",
+            "δ1 uses σ'(a1), sigmoid_prime of the activation, where σ'(z1) is meant: call "
+            "sigmoid_prime(z1), or write a1 * (1 - a1).", sigma_prime_of_a),
+    Mistake("missing_sigma_prime", "missing_sigma_prime", "the ⊙ σ'(z) factor left out of the "
+            "hidden deltas", "δ1 is missing the factor σ'(z1): δ1 = (W2ᵀ δ2) ⊙ σ'(z1); W2ᵀ δ2 "
+            "only carries the error back to a1, σ'(z1) carries it on to z1.", missing_sigma_prime),
+    Mistake("wrong_sign", "sign", "output error t − a instead of a − t", "the sign is flipped: "
+            "δ2 = (a2 - t) ⊙ σ'(z2), not (t - a2) (and the update subtracts: W -= η·dW)",
+            wrong_sign, factor=-1.0),
+    Mistake("bias_wrong_axis", "bias_axis", "bias gradient summed over axis=1 (units) instead of "
+            "axis=0 (samples)", "shape ({B},), one number per sample: you summed over axis=1 (the "
+            "units); average over axis=0 (the samples) instead, which gives one value per unit.",
+            bias_wrong_axis),
+    Mistake("missing_mean", "factor", "gradient of the summed cost: the 1/B left out",
+            "{B}× too large = B: you summed over the batch instead of averaging; divide by B = "
+            "len(X)", missing_mean, factor="B"),
+    Mistake("updated_weights", "updated_w2", "δ^l computed with W^(l+1) already updated by η ∇W",
+            "δ1 was sent back through a W2 that was already updated (W2 - η·dW2 with η ≈ {eta}): "
+            "compute every gradient with the old weights first, then update them all.",
+            updated_weights),
+    # Mistakes the checker recomputes, without a planted copy.
+    Mistake("sigma_prime_of_a_output", "sigma_prime_of_a", "σ'(a) instead of σ'(z) in the output "
+            "delta", "δ2 uses σ'(a2), sigmoid_prime of the activation, where σ'(z2) is meant: "
+            "call sigmoid_prime(z2), or write a2 * (1 - a2) (which is σ'(z2))."),
+    Mistake("missing_sigma_prime_output", "missing_sigma_prime", "the ⊙ σ'(z) factor left out of "
+            "the output delta", "δ2 is missing the factor σ'(z2): for the quadratic cost δ2 = "
+            "(a2 - t) ⊙ σ'(z2) ((a2 - t) alone is the δ2 of the cross-entropy cost, notebook 07)."),
+    Mistake("label_as_target", "label_not_onehot", "the integer label used as the target",
+            "δ2 was computed from the integer label y itself (a2 - y): subtract the one-hot "
+            "target t instead (t = np.zeros(10); t[y] = 1)."),
+    Mistake("z_for_a", "z_for_a", "dW2 from z1 instead of a1", "dW2 uses z1 where the layer's "
+            "input a1 = σ(z1) is meant: dW2 = outer(δ2, a1)."),
+    Mistake("missing_half", "factor", "the gradient of ‖a − t‖², without the ½", "2× too large: "
+            "that is the gradient of ‖a - t‖² without the ½; the cost here is C = ½‖a - t‖², whose "
+            "derivative is (a - t), so drop the factor 2", factor=2.0),
+    Mistake("stray_half", "factor", "a stray ½", "half the right value: a stray ½ (the ½ of "
+            "C = ½‖a - t‖² is already used up: dC/da = a - t)", factor=0.5),
+    Mistake("mean_taken_twice", "factor", "divided by B twice", "{B}× too small = 1/B: divided by "
+            "B twice (or a per-sample delta was divided by B before the mean)", factor="1/B"),
+    Mistake("deltas_summed", "factor", "per-sample deltas multiplied by B", "{B}× too large = B: "
+            "the deltas are per sample, one row each; nothing is summed over the batch here",
+            factor="B"),
+    Mistake("deltas_averaged", "factor", "per-sample deltas divided by B", "{B}× too small = 1/B: "
+            "the deltas are per sample (one row each, not divided by B); the 1/B of the mean "
+            "belongs to the gradients", factor="1/B"),
+    Mistake("output_not_squashed", "forward_variant", "no sigmoid on the output layer",
+            "the output is z2, not a2: apply the sigmoid to the last layer too, a2 = σ(z2)."),
+    Mistake("hidden_not_squashed", "forward_variant", "no sigmoid on the hidden layer",
+            "the hidden layer has no sigmoid: a1 = σ(z1) must go into layer 2, not z1."),
+    Mistake("no_sigmoid", "forward_variant", "no sigmoid anywhere",
+            "no sigmoid anywhere: a = σ(z) on both layers."),
+    Mistake("missing_biases", "forward_variant", "the biases left out of z",
+            "the biases are missing: z = W @ a_prev + b."),
+]
+
+MISTAKES = {m.name: m for m in _CATALOGUE}
+"""Every classic mistake by name: {name: Mistake}."""
+
+BUGS = {m.name: (m.backprop, m.summary) for m in _CATALOGUE if m.backprop is not None}
+"""The planted bugs: {name: (function, one-line summary)}."""

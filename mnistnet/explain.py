@@ -1,16 +1,16 @@
-"""Explain an exception raised in a learner's code: which expression, which shapes, what fix.
-
-Introduced in ``notebooks/08-check-your-backprop.ipynb``; the checkers of
-``mnistnet.check`` use it when the function they check raises.
+"""Explain what went wrong in a learner's code: which expression, which shapes, what fix.
 
 numpy's own message for a shape error names shapes but not the expressions
 they belong to: "matmul: Input operand 1 has a mismatch in its core dimension
 0 … (size 10 is different from 30)". ``explain_exception`` walks the traceback
 to the deepest frame of the learner's code, finds the failing sub-expression
-(from the instruction's column positions on Python ≥ 3.11, by re-evaluating
-the candidate products on the line on 3.10), evaluates its operands in that
-frame, and writes one or two sentences: the operands, their shapes, and a
-rearrangement that works, e.g. ``W2.T @ delta2`` for ``W2 @ delta2``.
+(from the instruction's column positions on Python ≥ 3.11, by trying the
+candidate products on the line on 3.10), reads its operands in that frame
+without running any of the learner's code again, and writes one or two
+sentences: the operands, their shapes, and a rearrangement that works, e.g.
+``W2.T @ delta2`` for ``W2 @ delta2``. ``explain_shape`` does the same for an
+array a learner's function returned with the wrong shape; the checkers of
+``mnistnet.check`` use both.
 """
 
 import ast
@@ -23,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["explain_exception", "safe_message"]
+from .bugs import MISTAKES
+
+__all__ = ["explain_exception", "explain_shape", "safe_message"]
 
 
 def safe_message(error):
@@ -36,7 +38,8 @@ def safe_message(error):
     try:
         text = str(error)
     except Exception as e:                      # noqa: BLE001 - the learner's __str__ failed
-        return f"(its message cannot be shown: {type(error).__name__}.__str__ raised {type(e).__name__})"
+        kind = type(error).__name__
+        return f"(its message cannot be shown: {kind}.__str__ raised {type(e).__name__})"
     return text.splitlines()[0].rstrip(" .") if text.strip() else ""
 
 
@@ -334,8 +337,8 @@ def explain_exception(error, show_line=True):
     if node is None or not is_shape_error:
         return head
     prefix = f"{kind}{' ' + where if show_line else ''}: "
-    explained = (_explain_product(node, text, frame, first) or _explain_update(node, text, frame, first)
-                 or _explain_broadcast(node, text, first))
+    explained = (_explain_product(node, text, frame, first)
+                 or _explain_update(node, text, frame, first) or _explain_broadcast(node, text, first))
     return prefix + explained if explained else head
 
 
@@ -373,7 +376,7 @@ def _explain_product(node, text, frame, first):
 
 
 def _message_shapes(first):
-    """The shapes numpy names in a broadcast error, as tuples: "(30,784) (784,30)" -> [(30, 784), (784, 30)]."""
+    """The shapes a broadcast error names, as tuples: "(30,784) (784,30)" -> [(30, 784), (784, 30)]."""
     found = re.findall(r"\(([\d, ]*)\)", first.split("shapes", 1)[-1])
     return [tuple(int(n) for n in f.replace(" ", "").split(",") if n) for f in found]
 
@@ -439,3 +442,101 @@ def _explain_from_locals(kind, first, tb, is_shape_error):
                 return (msg + f" `{a} @ {b}` fails this way: {a} {va.shape}, {b} {vb.shape}."
                         + _matmul_advice(a, b, va.shape, vb.shape))
     return msg
+
+
+# --- An array returned with the wrong shape ---
+
+def explain_shape(name, shape, expected, *, what, form, sizes, batch, values_right=False):
+    """Say why an array a learner's function returned has the wrong shape, and how to fix it.
+
+    Inputs:
+    - name: the array, as the checkers name it: "dW1", "db1", … (gradients), "δ1", "δ2"
+      (deltas) or "x", "z1", "a1", "z2", "a2" (forward pass).
+    - shape, expected: the shape returned and the right one, tuples.
+    - what: "forward", "deltas" or "backprop"; form: "one sample" or "batch".
+    - sizes: the layer sizes [n0, n1, n2]; batch: the batch size B.
+    - values_right: for a transposed array, whether its transpose holds the right values.
+    Returns:
+    - (kind, sentence): kind "transpose", "column", "bias_scalar", "bias_axis",
+      "bias_rows", "bias_matrix", "per_sample" or "shape"; the sentence names both
+      shapes and the fix.
+    """
+    shape, exp = tuple(shape), tuple(expected)
+    formula, fix = _shape_hints(what, form, sizes)[name]
+    n = exp[-1] if exp else None
+    if len(exp) == 2 and shape == exp[::-1]:
+        right = " — its values are right, only transposed." if values_right else "."
+        return "transpose", f"{name} has shape {shape}; expected {exp}{formula}: {fix}{right}"
+    if len(exp) == 1 and shape in ((n, 1), (1, n)):
+        return "column", (f"{name} has shape {shape}; expected {exp}, a 1-D vector"
+                          f"{_column_hint(what, name, form, shape)}.")
+    if name.startswith("db"):
+        found = _bias_shape(name, shape, exp, form, batch)
+        if found:
+            return found
+    if len(exp) == 1 and shape == (n, n):
+        return "bias_matrix", (f"{name} has shape {shape}, a matrix: a ({n},) vector met a "
+                               f"({n}, 1) column and numpy broadcast them into ({n}, {n}); keep "
+                               f"every vector 1-D, shape {exp}.")
+    if name.startswith("dW") and form == "batch" and shape == (batch,) + exp:
+        return "per_sample", (f"{name} has shape {shape}: one gradient per sample; average them "
+                              f"over axis 0 to get {exp}.")
+    return "shape", f"{name} has shape {shape}; expected {exp}{formula}."
+
+
+def _shape_hints(what, form, sizes):
+    """{name: (what the expected shape is, how to fix a transposed array)}."""
+    n0, n1, n2 = sizes
+    if what == "forward":
+        rows = ", one row per sample" if form == "batch" else ""
+        fix = "with samples in rows the layer is X @ W.T + b (W @ X.T gives the transpose)"
+        return {n: (rows, fix) for n in ("x", "z1", "a1", "z2", "a2")}
+    if what == "deltas":
+        fix = "transpose it (samples in rows, as X)"
+        if form == "one sample":
+            return {"δ1": (" = (W2ᵀ δ2) ⊙ σ'(z1), one value per hidden unit", fix),
+                    "δ2": (" = (a2 - t) ⊙ σ'(z2), one value per output", fix)}
+        return {"δ1": (" = (Δ2 @ W2) ⊙ σ'(Z1), one row per sample", fix),
+                "δ2": (" = (A2 - T) ⊙ σ'(Z2), one row per sample", fix)}
+    if form == "one sample":
+        return {"dW1": (f" = outer(δ1 ({n1},), x ({n0},))",
+                        "swap the arguments: np.outer(δ1, x), not np.outer(x, δ1)"),
+                "db1": (" = δ1", "transpose it (.T)"),
+                "dW2": (f" = outer(δ2 ({n2},), a1 ({n1},))",
+                        "swap the arguments: np.outer(δ2, a1), not np.outer(a1, δ2)"),
+                "db2": (" = δ2", "transpose it (.T)")}
+    fix = "put the deltas first: Δᵀ @ A_prev (A_prevᵀ @ Δ is its transpose)"
+    return {"dW1": (f" = Δ1ᵀ @ X / B with Δ1 (B, {n1}), X (B, {n0})", fix),
+            "db1": (" = Δ1.mean(axis=0)", "transpose it (.T)"),
+            "dW2": (f" = Δ2ᵀ @ A1 / B with Δ2 (B, {n2}), A1 (B, {n1})", fix),
+            "db2": (" = Δ2.mean(axis=0)", "transpose it (.T)")}
+
+
+def _column_hint(what, name, form, shape):
+    if what == "forward":
+        return (": W @ x with x (784,) gives a 1-D vector; a (784, 1) column gives a column "
+                "(use .ravel())")
+    like = " like the bias itself" if name.startswith("db") else ""
+    if form == "batch" and shape[0] == 1:
+        return f"{like} (drop keepdims=True)"
+    return f"{like} (use .ravel(), and keep x and the deltas 1-D)"
+
+
+def _bias_shape(name, shape, exp, form, batch):
+    """(kind, sentence) for a bias gradient collapsed, per sample or a matrix; or None."""
+    n = exp[0]
+    if shape in ((), (1,)):
+        how = ("sum (or average) over the samples only, axis=0, not over everything"
+               if form == "batch" else "the bias gradient is the δ vector itself, not its sum")
+        return "bias_scalar", (f"{name} is a single number; expected one value per unit, shape "
+                               f"{exp}: {how}.")
+    if form == "batch" and shape == (batch,):
+        return "bias_axis", MISTAKES["bias_wrong_axis"].advice.format(B=batch)
+    if form == "batch" and shape == (batch, n):
+        return "bias_rows", (f"{name} has shape {shape}, one row per sample; average the rows: "
+                             f"Δ.mean(axis=0), shape {exp}.")
+    if len(shape) == 2 and n in shape and shape != (n, n):
+        return "bias_matrix", (f"{name} has shape {shape}, a matrix; the bias gradient is a vector "
+                               f"of shape {exp} (= the δ of that layer"
+                               f"{', averaged over the samples' if form == 'batch' else ''}).")
+    return None

@@ -1,7 +1,5 @@
 """Gradient checking: compare backprop with central differences of the cost.
 
-Introduced in ``notebooks/04-gradient-check.ipynb``.
-
 For every parameter θ (an entry of some W^l or b^l) the numerical gradient is
 the central difference of the **mean** batch cost (no L2 term)::
 
@@ -30,6 +28,7 @@ import warnings
 
 import numpy as np
 
+from .network import Network
 from .tables import format_table
 
 THRESHOLDS = ((1e-7, "good"), (1e-4, "suspicious"), (1e-2, "probably wrong"))
@@ -41,11 +40,12 @@ def rel_error(a, b):
         rel_error(a, b) = max|a − b| / max(1e-8, max(|a| + |b|))
 
     i.e. the largest absolute difference, divided by the largest |a| + |b| in
-    the array, about twice its largest magnitude (the 1e-8 floor avoids 0/0 when
-    both are all zeros). So a flipped sign gives exactly 1. Scaling by the
-    array's largest entries, rather than entry by entry, keeps gradients
-    that are nearly zero (where finite differences are all rounding) from
-    dominating. Entries where ``b`` is NaN (the numerical gradient of an entry
+    the array, about twice its largest magnitude. So a flipped sign gives exactly 1.
+    The 1e-8 floor is CS231n's (their helper takes max over entries of
+    |a − b| / max(1e-8, |a| + |b|), entry by entry): it avoids 0/0 when both are
+    all zeros. Scaling by the array's largest entries, rather than entry by
+    entry, keeps gradients that are nearly zero (where finite differences are
+    all rounding) from dominating. Entries where ``b`` is NaN (the numerical gradient of an entry
     that was not sampled) are ignored; NaN or inf anywhere else gives ``inf``.
 
     Inputs:
@@ -53,8 +53,6 @@ def rel_error(a, b):
       b may be NaN where not sampled.
     Returns:
     - a float; ``inf`` if the shapes differ or a value is not finite where checked.
-
-    Introduced in ``notebooks/04-gradient-check.ipynb``.
     """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
@@ -69,14 +67,14 @@ def rel_error(a, b):
 
 
 def verdict(error):
-    """The verdict for one relative error (the scale in the module docstring): 'good', 'suspicious', 'probably wrong' or 'wrong'.
+    """The verdict for one relative error: 'good', 'suspicious', 'probably wrong' or 'wrong'.
+
+    The scale is in the module docstring.
 
     Inputs:
     - error: a relative error, a float ≥ 0 (see ``rel_error``); the limits are THRESHOLDS.
     Returns:
     - the verdict, a str.
-
-    Introduced in ``notebooks/04-gradient-check.ipynb``.
     """
     for limit, word in THRESHOLDS:
         if error <= limit:
@@ -91,8 +89,6 @@ def param_names(net):
     - net: a Network (only its number of layers is used).
     Returns:
     - a list of 2 × net.num_layers names, in the order of the gradient check's rows.
-
-    Not called in the notebooks; it names the rows of ``check_gradients``' table (notebook 04).
     """
     return [f"{p}{l}" for l in range(1, net.num_layers + 1) for p in ("W", "b")]
 
@@ -113,8 +109,6 @@ def _as_float64(net, what):
 def numerical_gradient(net, X, y, *, h=1e-5, num_checks=None, seed=None):
     """Central-difference gradient of the mean batch cost, for every parameter or a sample.
 
-    Introduced in ``notebooks/04-gradient-check.ipynb``.
-
     Each entry θ of each W^l and b^l is nudged to θ ± h in place, the mean cost
     is recomputed, and θ is restored exactly (also when interrupted, e.g. by Ctrl-C). Costs 2 forward passes per entry:
     fine for every entry of a small network, use ``num_checks`` for [784, 30, 10].
@@ -132,7 +126,7 @@ def numerical_gradient(net, X, y, *, h=1e-5, num_checks=None, seed=None):
     - nabla_b: [≈∂C/∂b1 (n1,), …], likewise.
     """
     net = _as_float64(net, "numerical_gradient")
-    X, T, _ = net._check_Xy(X, y)
+    X, _, T = net.check_data(X, y)
     return _numerical_gradient(net, X, T, h=h, num_checks=num_checks, seed=seed)
 
 
@@ -153,9 +147,9 @@ def _numerical_gradient(net, X, T, *, h, num_checks, seed):
             old = p[idx]
             try:
                 p[idx] = old + h
-                c_plus = net._mean_cost(X, T)
+                c_plus = net.mean_cost(X, T)
                 p[idx] = old - h
-                c_minus = net._mean_cost(X, T)
+                c_minus = net.mean_cost(X, T)
             finally:                      # even on Ctrl-C: never leave the net off by ±h
                 p[idx] = old                                    # restore exactly
             g[idx] = (c_plus - c_minus) / (2 * h)
@@ -175,8 +169,6 @@ def _call_backprop(backprop, net, X, y, original):
 
 class GradCheckResult:
     """What ``check_gradients`` found: one row per parameter array.
-
-    Introduced in ``notebooks/04-gradient-check.ipynb``.
 
     Attributes:
     - names: ['W1', 'b1', 'W2', 'b2', …].
@@ -244,8 +236,6 @@ class GradCheckResult:
 def check_gradients(net, X, y, backprop=None, *, h=1e-5, num_checks=None, seed=None, tol=1e-7):
     """Check a backprop function against central differences, one parameter array at a time.
 
-    Introduced in ``notebooks/04-gradient-check.ipynb``.
-
     Inputs:
     - net: a Network, ideally float64 (a float32 one is checked as a float64
       copy, with a loud warning explaining why).
@@ -266,7 +256,7 @@ def check_gradients(net, X, y, backprop=None, *, h=1e-5, num_checks=None, seed=N
     if net.dtype != np.float64:
         note = f"(checked a float64 copy of a {net.dtype.name} network)"
     net = _as_float64(net, "check_gradients")
-    X64, T, _ = net._check_Xy(X, y)                     # shape errors surface here, clearly
+    X64, _, T = net.check_data(X, y)                    # shape errors surface here, clearly
     if backprop is None:
         backprop = type(net).backprop
     # The analytic gradient first: a backprop that raises or returns the wrong
@@ -285,7 +275,7 @@ def check_gradients(net, X, y, backprop=None, *, h=1e-5, num_checks=None, seed=N
 
 
 def from_layers(net, step, *, learning_rate=None, copy=True):
-    """Make class-based code with ``net.layers`` checkable by ``check_gradients`` and ``check_backprop``.
+    """Make class-based code with ``net.layers`` checkable by check_gradients and check_backprop.
 
     Learner-style code keeps its parameters in layer objects and often updates
     them in place inside its backward pass (``layer.weights -= lr * grad``). The
@@ -351,4 +341,28 @@ def from_layers(net, step, *, learning_rate=None, copy=True):
         return mean[0], mean[1]
 
     fn.__name__ = getattr(step, "__name__", "step")
+    return fn
+
+
+def from_network_backprop(backprop, **network_kwargs):
+    """Turn ``backprop(net, X, y)`` into the ``fn(weights, biases, X, y)`` the checkers take.
+
+    It runs the planted bugs of ``mnistnet.bugs`` (and ``Network.backprop`` itself)
+    through ``check_backprop``.
+
+    Inputs:
+    - backprop: a function (net, X (B, n0), y (B,)) -> (nabla_w, nabla_b).
+    - network_kwargs: passed to ``Network.from_arrays``: cost, output, init, dtype
+      (defaults: cost="quadratic", output="sigmoid", dtype float64).
+    Returns:
+    - fn(weights, biases, X, y): builds a Network with these weights [W1 (n1, n0), …]
+      and biases [b1 (n1,), …] and calls backprop on it (a batch function).
+    """
+    network_kwargs.setdefault("dtype", np.float64)   # gradients are checked in float64
+
+    def fn(weights, biases, X, y):
+        return backprop(Network.from_arrays(weights, biases, **network_kwargs), X, y)
+
+    fn.__name__ = getattr(backprop, "__name__", "backprop")
+    fn.__doc__ = getattr(backprop, "__doc__", None)
     return fn

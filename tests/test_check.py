@@ -1050,3 +1050,39 @@ def test_huge_gradients_are_not_called_a_factor_of_inf():
     r = check_backprop(fn)
     assert "inf times" not in text(r) and r.kinds == {"overflow"}, text(r)
     assert "1.0e+308" in text(r)
+
+
+# --- one catalogue of classic mistakes (mnistnet.bugs.MISTAKES) --------------------------------
+
+def test_findings_take_their_kind_and_advice_from_the_catalogue():
+    from mnistnet.bugs import MISTAKES
+    for name in ("sigma_prime_of_a", "missing_sigma_prime", "wrong_sign", "missing_mean",
+                 "bias_wrong_axis", "updated_weights"):
+        f = one(check_backprop(from_network_backprop(bugs.BUGS[name][0])))
+        mistake = MISTAKES[name]
+        assert f.kind == mistake.kind
+        first_words = mistake.advice.split("{")[0][:25]
+        assert first_words.lower() in f.message.lower(), (name, f.message)
+    assert set(bugs.BUGS) <= set(MISTAKES)
+    assert all(m.backprop is bugs.BUGS[n][0] for n, m in MISTAKES.items() if n in bugs.BUGS)
+
+
+def test_planted_bugs_use_only_the_networks_public_methods():
+    import inspect
+    source = inspect.getsource(bugs)
+    assert "net._" not in source and ".check_data(" in source and ".forward_batch(" in source
+
+
+def test_the_verdict_uses_the_numerical_gradient_too(monkeypatch):
+    from mnistnet import check
+    real = check.numerical_gradient
+
+    def off_by_a_bit(*args, **kwargs):
+        num_w, num_b = real(*args, **kwargs)
+        return [1.001 * g for g in num_w], num_b
+
+    monkeypatch.setattr(check, "numerical_gradient", off_by_a_bit)
+    r = check_backprop(good)
+    assert not r.ok and r.kinds == {"numerical"}
+    assert {a for f in r.findings for a in f.arrays} == {"dW1", "dW2"}
+    assert "matches the reference but not the numerical gradient" in text(r)

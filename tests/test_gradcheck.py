@@ -212,7 +212,7 @@ def test_non_contiguous_parameters_are_nudged_in_place():
 def test_an_interrupted_numerical_gradient_leaves_the_network_unchanged(monkeypatch):
     net = Network([20, 7, 10], seed=0)
     before = [p.copy() for p in net.weights + net.biases]
-    real, calls = Network._mean_cost, []
+    real, calls = Network.mean_cost, []
 
     def interrupted(*args, **kwargs):                 # Ctrl-C while θ is nudged to θ − h
         calls.append(1)
@@ -220,7 +220,7 @@ def test_an_interrupted_numerical_gradient_leaves_the_network_unchanged(monkeypa
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(Network, "_mean_cost", interrupted)
+    monkeypatch.setattr(Network, "mean_cost", interrupted)
     with pytest.raises(KeyboardInterrupt):
         numerical_gradient(net, *batch(20, 4))
     assert len(calls) == 6
