@@ -184,7 +184,7 @@ class Trainer:
       images as rows X (N, 784); the test pair is optional (the validation pair is used
       instead). Checked here, once (shapes, labels, NaN, unscaled pixels), and kept in
       float32 for this Trainer only. None loads MNIST, once for this Trainer.
-    - seed: seeds the initial weights and the shuffling: same settings, same run.
+    - seed: an int ≥ 0; seeds the initial weights and the shuffling: same settings, same run.
     - hidden (5–200), learning_rate (> 0; the slider's stops are LEARNING_RATES),
       batch_size (1–100), epochs (1–60), cost, train_size: initial control values
       (train_size None means the whole training set). A value out of range is refused.
@@ -231,6 +231,9 @@ class Trainer:
         self.history = self.previous = self.error = self.exception = None
         self.lr_log, self.first_point_seconds = [], None
         hidden = _check_int("hidden", hidden, 5, 200)
+        _check_int("seed", seed, 0, 2**32 - 1)
+        if cost not in dict(COST_OPTIONS).values():
+            raise ValueError(f"Trainer: cost={cost!r}; expected 'quadratic' or 'cross_entropy'")
         self.net = self._take_data(data, hidden, cost)
         self._make_controls(hidden, learning_rate, _check_int("batch_size", batch_size, 1, 100),
                             _check_int("epochs", epochs, 1, 60), cost, train_size)

@@ -384,7 +384,7 @@ def test_unflattened_images_are_refused_with_the_flatten_hint(data):
 
 def test_settings_out_of_range_are_refused_not_clamped(data):
     for kw in (dict(batch_size=500), dict(epochs=0), dict(hidden=1000), dict(hidden=2.5),
-               dict(train_size=10**6)):
+               dict(train_size=10**6), dict(seed="x"), dict(cost="hinge")):
         (name, value), = kw.items()
         with pytest.raises(ValueError, match=f"{name}={value!r}"):
             Trainer(data, draw=False, **kw)
