@@ -213,8 +213,8 @@ def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
       leave numpy's setting alone. The limit is process-wide: until sgd returns,
       every numpy product in the process uses it, in other threads too (e.g. a
       notebook's own cells while the Trainer of notebook 06 trains in a background
-      thread); when the last of overlapping runs returns, the setting from before
-      the first is restored.
+      thread); when the last of overlapping runs returns (or a run in the main
+      thread does), the setting from before the first is restored (``_blas_limit``).
     Returns:
     - a History (per-epoch training cost, validation accuracy, seconds, η, …).
     Raises:
@@ -395,7 +395,10 @@ def _blas_limit(limit):
 
     Two runs may overlap (two Trainers, a Trainer and a cell) and end in any order;
     the limit of the newest run still going applies, and the process's own setting
-    comes back when the last one ends.
+    comes back when the last one ends. A run in the main thread (a notebook cell)
+    restores it as soon as it ends, even while a background run goes on: OpenBLAS
+    (0.3.31, measured) ignores a thread count set from another thread once the main
+    thread has set one, so a background run could not restore it for the main thread.
     """
     if limit is None:
         yield
@@ -411,10 +414,12 @@ def _blas_limit(limit):
     finally:
         with _blas_lock:
             _blas_runs.remove(mine)
-            if _blas_runs:
-                threadpool_limits(limits=_blas_runs[-1][0], user_api="blas")
-            else:
+            if not _blas_runs:
                 _blas_before.pop().restore_original_limits()
+            elif threading.current_thread() is threading.main_thread():
+                _blas_before[0].restore_original_limits()      # see below
+            else:
+                threadpool_limits(limits=_blas_runs[-1][0], user_api="blas")
 
 
 # --- monitoring: timing, evaluation, divergence, callback, stopping -----------------------------

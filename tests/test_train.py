@@ -504,3 +504,56 @@ def test_overlapping_runs_restore_the_setting_from_before_the_first(monkeypatch,
         if name == order[0]:
             assert FakeBlas.threads == 1                    # the other run is still going
     assert inside == {"first": [1], "second": [1]} and FakeBlas.threads == 8
+
+
+@pytest.mark.parametrize("placement", ["main+thread", "thread+main", "thread+thread"])
+@pytest.mark.parametrize("first_ends_first", [True, False])
+def test_overlapping_runs_leave_the_real_blas_setting_as_it_was(placement, first_ends_first):
+    """Two sgd runs (a cell in the main thread, a Trainer in another) that end in either order."""
+    before = blas_threads()
+    if max(before, default=1) < 2:
+        pytest.skip("numpy's BLAS uses one thread here already")
+    X = np.random.default_rng(0).random((200, 784))            # products big enough for BLAS threads
+    data = (X, np.arange(200) % 10)
+    where = dict(zip(("first", "second"), placement.split("+")))
+    entered, go, ended = ({n: threading.Event() for n in where} for _ in range(3))
+    threads = []
+
+    def start_second():
+        if where["second"] == "thread":
+            threads.append(threading.Thread(target=run, args=("second",)))
+            threads[-1].start()
+            assert entered["second"].wait(30)
+
+    def run(name):
+        def callback(progress):
+            if name == "first":
+                start_second()                          # the second starts while the first runs
+            entered[name].set()
+            go[name].wait(30)
+        sgd(Network([784, 30, 10], seed=0), data, 1, 100, 1.0, callback=callback)
+        ended[name].set()
+
+    def release():
+        assert entered["first"].wait(30) and entered["second"].wait(30)
+        for name in (["first", "second"] if first_ends_first else ["second", "first"]):
+            go[name].set()
+            ended[name].wait(30)
+
+    releaser = threading.Thread(target=release)
+    releaser.start()
+    if where["first"] == "thread":
+        threads.append(threading.Thread(target=run, args=("first",)))
+        threads[-1].start()
+        assert entered["first"].wait(30)
+    if "main" in where.values():
+        run(next(n for n in where if where[n] == "main"))
+    for t in [releaser] + threads:
+        t.join(30)
+    assert all(e.is_set() for e in ended.values())
+    assert blas_threads() == before                          # the main thread's view
+    seen = []
+    t = threading.Thread(target=lambda: seen.extend(blas_threads()))
+    t.start()
+    t.join()
+    assert seen == before                                   # and a new thread's
