@@ -221,6 +221,8 @@ class Mistake:
       for the batch size and ``{eta}`` for the learning rate found.
     - backprop: the planted bug above, or None for a mistake the checker only recomputes.
     - factor: the constant for a mistake that scales every array ("B": the batch size).
+    - per_sample: the same mistake as it looks in per-sample code with 1-D vectors
+      (``W2.T @ delta2``, notebook 03's form), for the planted bugs; summary is the batch form.
     """
     name: str
     kind: str
@@ -228,33 +230,42 @@ class Mistake:
     advice: str
     backprop: object = None
     factor: object = None
+    per_sample: str = ""
 
 
 _CATALOGUE = [
     # The planted bugs above, in the order the notebooks show them.
     Mistake("missing_transpose", "exception", "delta @ W.T instead of delta @ W when sending the "
             "error back", "with samples in rows the error goes back as Δ @ W (the row form of "
-            "Wᵀ δ): drop the .T.", missing_transpose),
+            "Wᵀ δ): drop the .T.", missing_transpose,
+            per_sample="W2 @ delta2 instead of W2.T @ delta2 (the transpose left out)"),
     Mistake("sigma_prime_of_a", "sigma_prime_of_a", "σ'(a) instead of σ'(z) in the hidden deltas",
             "δ1 uses σ'(a1), sigmoid_prime of the activation, where σ'(z1) is meant: call "
-            "sigmoid_prime(z1), or write a1 * (1 - a1).", sigma_prime_of_a),
+            "sigmoid_prime(z1), or write a1 * (1 - a1).", sigma_prime_of_a,
+            per_sample="sigmoid_prime(a1) instead of sigmoid_prime(z1) in delta1"),
     Mistake("missing_sigma_prime", "missing_sigma_prime", "the ⊙ σ'(z) factor left out of the "
             "hidden deltas", "δ1 is missing the factor σ'(z1): δ1 = (W2ᵀ δ2) ⊙ σ'(z1); W2ᵀ δ2 "
-            "only carries the error back to a1, σ'(z1) carries it on to z1.", missing_sigma_prime),
+            "only carries the error back to a1, σ'(z1) carries it on to z1.", missing_sigma_prime,
+            per_sample="delta1 = W2.T @ delta2, without the ⊙ σ'(z1)"),
     Mistake("wrong_sign", "sign", "output error t − a instead of a − t", "the sign is flipped: "
             "δ2 = (a2 - t) ⊙ σ'(z2), not (t - a2) (and the update subtracts: W -= η·dW)",
-            wrong_sign, factor=-1.0),
+            wrong_sign, factor=-1.0,
+            per_sample="delta2 from (t − a2) instead of (a2 − t)"),
     Mistake("bias_wrong_axis", "bias_axis", "bias gradient summed over axis=1 (units) instead of "
             "axis=0 (samples)", "shape ({B},), one number per sample: you summed over axis=1 (the "
             "units); average over axis=0 (the samples) instead, which gives one value per unit.",
-            bias_wrong_axis),
+            bias_wrong_axis,
+            per_sample="none: a batch-only mistake (the bias gradient summed over the units, "
+                       "not over the samples)"),
     Mistake("missing_mean", "factor", "gradient of the summed cost: the 1/B left out",
             "{B}× too large = B: you summed over the batch instead of averaging; divide by B = "
-            "len(X)", missing_mean, factor="B"),
+            "len(X)", missing_mean, factor="B",
+            per_sample="the per-sample gradients summed over the batch, not averaged"),
     Mistake("updated_weights", "updated_w2", "δ^l computed with W^(l+1) already updated by η ∇W",
             "δ1 was sent back through a W2 that was already updated (W2 - η·dW2 with η ≈ {eta}): "
             "compute every gradient with the old weights first, then update them all.",
-            updated_weights),
+            updated_weights,
+            per_sample="W2 -= η·outer(delta2, a1) before delta1 = W2.T @ delta2"),
     # Mistakes the checker recomputes, without a planted copy.
     Mistake("sigma_prime_of_a_output", "sigma_prime_of_a", "σ'(a) instead of σ'(z) in the output "
             "delta", "δ2 uses σ'(a2), sigmoid_prime of the activation, where σ'(z2) is meant: "

@@ -66,6 +66,22 @@ def rel_error(a, b):
     return float(np.max(np.abs(a - b)) / max(1e-8, np.max(np.abs(a) + np.abs(b))))
 
 
+#: Relative errors below this are printed as "< 1e-8": for a right float64 gradient they are
+#: rounding noise (1e-11 … 1e-9), whose digits change with the machine's BLAS kernel.
+PRINT_FLOOR = 1e-8
+
+
+def format_error(error):
+    """A relative error as printed in the tables: '< 1e-8' below PRINT_FLOOR, else 2 digits.
+
+    Inputs:
+    - error: a relative error, a float ≥ 0 (see ``rel_error``), or inf.
+    Returns:
+    - a str: '< 1e-8', '9.6e-01' or 'inf'; the same on every machine for a right gradient.
+    """
+    return f"< {PRINT_FLOOR:.0e}".replace("e-0", "e-") if error < PRINT_FLOOR else f"{error:.1e}"
+
+
 def verdict(error):
     """The verdict for one relative error: 'good', 'suspicious', 'probably wrong' or 'wrong'.
 
@@ -207,13 +223,14 @@ class GradCheckResult:
     def _rows(self):
         for name, shape in zip(self.names, self.shapes):
             checked = int(np.sum(~np.isnan(self.numerical[name])))
-            yield (name, str(tuple(shape)), f"{checked}", f"{self.errors[name]:.2e}",
+            yield (name, str(tuple(shape)), f"{checked}", format_error(self.errors[name]),
                    self.verdicts[name])
 
     def __str__(self):
         lines = [format_table(("param", "shape", "checked", "rel. error", "verdict"), self._rows())]
         status = "PASSED" if self.passed else "FAILED"
-        lines.append(f"{status}: max rel. error {self.max_error:.2e} (tolerance {self.tol:.0e})")
+        lines.append(f"{status}: max rel. error {format_error(self.max_error)} "
+                     f"(tolerance {self.tol:.0e})")
         if self.note:
             lines.append(self.note)
         return "\n".join(lines)
@@ -230,7 +247,7 @@ class GradCheckResult:
         note = f"<br>{self.note}" if self.note else ""
         return ("<table><tr><th>param</th><th>shape</th><th>checked</th><th>rel. error</th>"
                 f"<th>verdict</th></tr>{cells}</table><p><b>{status}</b>: max rel. error "
-                f"{self.max_error:.2e} (tolerance {self.tol:.0e}){note}</p>")
+                f"{format_error(self.max_error)} (tolerance {self.tol:.0e}){note}</p>")
 
 
 def check_gradients(net, X, y, backprop=None, *, h=1e-5, num_checks=None, seed=None, tol=1e-7):

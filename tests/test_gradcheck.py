@@ -333,3 +333,21 @@ def test_from_layers_uses_returned_gradients_and_asks_for_the_learning_rate():
     assert f.kind == "exception" and "learning_rate=" in f.message
     with pytest.raises(TypeError, match="net.layers"):
         from_layers(object(), LearnerNet.train_step)
+
+
+def test_printed_errors_do_not_depend_on_rounding_noise():
+    from mnistnet.gradcheck import format_error
+    assert [format_error(e) for e in (0.0, 3e-10, 2.345e-5, 0.96, float("inf"))] == \
+        ["< 1e-8", "< 1e-8", "2.3e-05", "9.6e-01", "inf"]
+    net = Network([20, 7, 10], seed=0)
+    X, y = batch(20, 4)
+    result = check_gradients(net, X, y)
+    assert result.max_error < 1e-8 and "e-1" not in str(result)      # no digits of the noise
+    assert "PASSED: max rel. error < 1e-8 (tolerance 1e-07)" in str(result)
+    assert "< 1e-8" in result._repr_html_()
+
+
+def test_every_planted_bug_has_its_per_sample_form():
+    from mnistnet.bugs import MISTAKES
+    assert all(MISTAKES[name].per_sample for name in BUGS)
+    assert "W2.T @ delta2" in MISTAKES["missing_transpose"].per_sample
