@@ -75,15 +75,11 @@ TRAIN_SIZES = (1_000, 10_000)          # subsets offered for quick runs, besides
 LEARNING_RATES = tuple(float(f"{m}e{k}") for k in range(-3, 2) for m in (1, 2, 3, 5)) + (100.0,)
 STOP_REASON = "stopped by the Stop button"
 RED = "#b00020"
-FRONT_END_NOTES = {
-    "colab": "Colab does not show widget updates sent from a background thread "
-             "(googlecolab/colabtools#3373), so this Trainer trains in the foreground: "
-             "during a run the kernel is busy, and Stop and η changes wait until it ends "
-             "(Colab's interrupt button stops it). trainer.train_now() in a cell does the "
-             "same and draws each epoch in the cell's output.",
-    "vscode": "",
-    "jupyter": "",
-}
+COLAB_NOTE = ("Colab does not show widget updates sent from a background thread "
+              "(googlecolab/colabtools#3373), so this Trainer trains in the foreground: "
+              "during a run the kernel is busy, and Stop and η changes wait until it ends "
+              "(Colab's interrupt button stops it). trainer.train_now() in a cell does the "
+              "same and draws each epoch in the cell's output.")
 FOREGROUND_NOTE = ("training in the foreground: the kernel is busy until the run ends, and Stop "
                    "and η changes wait until then (the kernel's interrupt stops it).")
 
@@ -241,7 +237,7 @@ class Trainer:
         self._show_empty_plot()
         self._set_status(f"ready: network {self._arch()}, random weights (seed {seed}). "
                          f"Click Train.")
-        self._set_note(FRONT_END_NOTES[self.front_end] if not self.background else "")
+        self._set_note(COLAB_NOTE if self.front_end == "colab" and not self.background else "")
 
     def _take_data(self, data, hidden, cost):
         """Check the data pairs once, keep them (float32); return the seeded network."""
