@@ -47,14 +47,15 @@ def _user_frame(tb):
     """The deepest frame of the traceback in the learner's code.
 
     Skipped: frames inside numpy, this module or the checkers (check.py, which
-    calls the learner's function), and numpy's generated wrapper
-    ``<__array_function__ internals>``, through which numpy < 1.25 runs np.dot,
-    np.outer, …. A frame whose source cannot be read (code run with ``exec``,
+    calls the learner's function, and gradcheck.py, whose adapters do), and
+    numpy's generated wrapper ``<__array_function__ internals>``, through which
+    numpy < 1.25 runs np.dot, np.outer, …. A frame whose source cannot be read (code run with ``exec``,
     typed into a REPL or read from standard input) is the learner's code and is
     kept: it is then explained from its local variables.
     """
     np_dir = str(Path(np.__file__).parent)
-    ours = {str(Path(__file__).resolve()), str(Path(__file__).resolve().with_name("check.py"))}
+    here = Path(__file__).resolve()
+    ours = {str(here), str(here.with_name("check.py")), str(here.with_name("gradcheck.py"))}
     chosen = None
     while tb is not None:
         fname = tb.tb_frame.f_code.co_filename
@@ -338,7 +339,8 @@ def explain_exception(error, show_line=True):
         return head
     prefix = f"{kind}{' ' + where if show_line else ''}: "
     explained = (_explain_product(node, text, frame, first)
-                 or _explain_update(node, text, frame, first) or _explain_broadcast(node, text, first))
+                 or _explain_update(node, text, frame, first)
+                 or _explain_broadcast(node, text, first))
     return prefix + explained if explained else head
 
 
@@ -376,7 +378,7 @@ def _explain_product(node, text, frame, first):
 
 
 def _message_shapes(first):
-    """The shapes a broadcast error names, as tuples: "(30,784) (784,30)" -> [(30, 784), (784, 30)]."""
+    """The shapes a broadcast error names: "(30,784) (784,30)" -> [(30, 784), (784, 30)]."""
     found = re.findall(r"\(([\d, ]*)\)", first.split("shapes", 1)[-1])
     return [tuple(int(n) for n in f.replace(" ", "").split(",") if n) for f in found]
 
