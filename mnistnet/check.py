@@ -75,8 +75,8 @@ _REFERENCE_KEY = {"δ1": "D1", "δ2": "D2", "z1": "Z1", "z2": "Z2", "a1": "A1", 
 class Finding:
     """One problem: what kind, which arrays it concerns, and one sentence on how to fix it.
 
-    - kind: a short key, e.g. "shape", "transpose", "factor", "sign", "sigma_prime_of_a",
-      "missing_sigma_prime", "exception", "mutated_input", "nan", "type", "count".
+    - kind: a short key, e.g. "shape", "transpose", "factor", "sign", "sigma_prime_of_a" (the
+      catalogue's kinds), "exception", "not_written", "mutated_input", "nan", "numerical".
     - arrays: the names of the arrays concerned, e.g. ["dW1"] ([] for the function as a whole).
     - message: the sentence shown to the learner.
     """

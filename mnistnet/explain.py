@@ -170,7 +170,10 @@ def _safe_eval(node, frame):
 
 
 def _shape(value):
-    return tuple(np.shape(value)) if value is not None else None
+    """The shape of an array or a number; None for anything else (never asks the learner's objects)."""
+    if isinstance(value, (np.ndarray, np.generic, int, float, complex)):
+        return tuple(np.shape(value))
+    return None
 
 
 def _src(node, text):

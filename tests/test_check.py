@@ -1086,3 +1086,19 @@ def test_the_verdict_uses_the_numerical_gradient_too(monkeypatch):
     assert not r.ok and r.kinds == {"numerical"}
     assert {a for f in r.findings for a in f.arrays} == {"dW1", "dW2"}
     assert "matches the reference but not the numerical gradient" in text(r)
+
+
+def test_explaining_never_asks_a_learners_object_for_its_shape(python_310):
+    class Sneaky:
+        def __len__(self):
+            raise RuntimeError("learner code ran")
+
+        def __array__(self, *args, **kwargs):
+            raise RuntimeError("learner code ran")
+
+    W2, d2, s, first = np.zeros((10, 30)), np.zeros(10), Sneaky(), True
+    try:
+        z = s @ d2 if not first else W2 @ d2                # noqa: F841
+    except ValueError as e:
+        m = explain_exception(e)
+    assert "`W2 @ d2` multiplies" in m
