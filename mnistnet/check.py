@@ -295,7 +295,7 @@ def _call(fn, weights, biases, *rest):
     except Exception as e:                      # noqa: BLE001 - explained, not hidden
         failure = ("exception", "fn raised " + explain_exception(e))
     names = [f"W{i + 1}" for i in range(len(weights))] + [f"b{i + 1}" for i in range(len(biases))]
-    given = zip(names + ["x", "y"], list(weights) + list(biases) + list(rest), w_in + b_in + rest_in)
+    given = zip(names + ["x", "y"], [*weights, *biases, *rest], w_in + b_in + rest_in)
     changed = [(name, before, after) for name, before, after in given
                if isinstance(before, np.ndarray) and not (
                    isinstance(after, np.ndarray) and after.shape == before.shape
@@ -519,7 +519,7 @@ def _returned_deltas(report, result):
         listed = isinstance(result, (list, tuple))
         got = f"{len(result)} things" if listed else f"a {type(result).__name__}"
         report.add("count" if listed else "type", [], f"fn returned {got}; expected a list "
-                                                      f"[δ1, δ2], one δ per layer, input side first.")
+                   f"[δ1, δ2], one δ per layer, input side first.")
         return None
     arrays = [_as_array(r) for r in result]
     if any(a is None for a in arrays):

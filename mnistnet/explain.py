@@ -49,8 +49,8 @@ def _user_frame(tb):
     Skipped: frames inside numpy, this module or the checkers (check.py, which
     calls the learner's function, and gradcheck.py, whose adapters do), and
     numpy's generated wrapper ``<__array_function__ internals>``, through which
-    numpy < 1.25 runs np.dot, np.outer, …. A frame whose source cannot be read (code run with ``exec``,
-    typed into a REPL or read from standard input) is the learner's code and is
+    numpy < 1.25 runs np.dot, np.outer, …. A frame whose source cannot be read (code
+    run with ``exec``, typed into a REPL or piped in) is the learner's code and is
     kept: it is then explained from its local variables.
     """
     np_dir = str(Path(np.__file__).parent)
@@ -170,7 +170,7 @@ def _safe_eval(node, frame):
 
 
 def _shape(value):
-    """The shape of an array or a number; None for anything else (never asks the learner's objects)."""
+    """The shape of an array or a number; None for anything else (asks no learner object)."""
     if isinstance(value, (np.ndarray, np.generic, int, float, complex)):
         return tuple(np.shape(value))
     return None
