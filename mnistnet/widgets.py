@@ -1,54 +1,30 @@
-"""An interactive trainer: sliders, Train / Stop / Reset, and a live plot.
-
-::
+"""An interactive trainer: sliders, Train / Stop / Reset, and a live plot::
 
     from mnistnet.widgets import Trainer
-    trainer = Trainer()          # loads MNIST here, once for this Trainer, so Train starts at once
+    trainer = Trainer()          # loads MNIST here, for this Trainer, so Train starts at once
     trainer                      # shows the controls
 
-How it works, and why
----------------------
-* Training runs ``mnistnet.train.sgd`` in a **background thread**. The kernel
-  stays free, so a slider moved or a button clicked during training reaches
-  the Python side at once (a loop run in the cell itself would hold the kernel
-  until it ends, and every click would wait for it).
-* The learning-rate slider offers η on a 1-2-3-5 ladder (0.001 … 100), so it
-  lands exactly on 3, 0.5 or 0.05. It is passed to ``sgd`` as a zero-argument
-  callable that ``sgd`` reads before every mini-batch, so a new η takes effect
-  within one mini-batch. Stop sets the run's stop event (``sgd(..., stop=)``),
-  which ``sgd`` checks before every mini-batch.
-* Every Train starts from freshly initialised weights drawn with the same
-  seed, so two runs differ only in the settings that were changed, and the
-  faded curve of the previous run is a fair comparison. Changing the hidden
-  size builds the new network (new weights) straight away, and the note line
-  says so.
-* The curves are drawn by ``mnistnet.plots`` on Figures made without pyplot
-  and sent as PNG bytes to an ``ipywidgets.Image``: no flicker, nothing added
-  to any cell's output, safe from the training thread, and testable without
-  a browser.
+* Training runs ``train.sgd`` in a background thread, so the kernel stays free: a slider
+  moved or a button clicked during a run reaches Python at once. ``sgd`` reads η from the
+  slider before every mini-batch and checks the run's stop event (set by Stop).
+* η is offered on a 1-2-3-5 ladder (0.001 … 100): it lands exactly on 3, 0.5 or 0.05.
+* Every Train starts from the same seeded weights, so two runs differ only in the
+  settings changed, and the faded curve of the previous run is a fair comparison.
+* The curves are drawn by ``mnistnet.plots`` (no pyplot, safe in the thread) and sent as
+  PNG bytes to an ``ipywidgets.Image``: no flicker, nothing added to a cell's output.
 
-Where live updates cannot work
-------------------------------
-Some front ends do not deliver widget updates sent from a thread (Colab,
-googlecolab/colabtools#3373), or do not draw the widgets at all (VS Code with
-ipywidgets 8.1.9, microsoft/vscode-jupyter#17504). So:
+Where updates from a thread do not reach the page (Colab: googlecolab/colabtools#3373)
+or widgets are not drawn (VS Code with ipywidgets 8.1.9: microsoft/vscode-jupyter#17504):
+``Trainer(..., background=False)`` (the default on Colab, see ``front_end``) trains in
+the foreground, and ``trainer.train_now()`` trains in the calling cell and draws each
+epoch in that cell's own output, with no widgets at all.
 
-* ``Trainer(..., background=False)`` trains in the foreground: a Train click
-  runs the whole run in the kernel, the widgets update as it goes, and Stop
-  or η changes wait until it ends (the kernel's interrupt stops it). On Colab
-  (detected by ``front_end()``) this is the default.
-* ``trainer.train_now()`` trains with the current settings in the calling cell
-  and draws each epoch in the cell's own output (plain images and text, no
-  widgets needed): it works wherever a notebook shows pictures.
-* Where the widgets are not drawn, the front end shows the Trainer's text,
-  which says so and names ``train_now()``.
-
-Headless use (tests, or a notebook cell that checks itself)::
+Headless use (tests, or a cell that checks itself)::
 
     trainer = Trainer(data, seed=0)
     trainer.hidden_slider.value = 50
     trainer.train_button.click()
-    history = trainer.wait()     # the mnistnet.train.History of the run
+    history = trainer.wait()     # the train.History of the run
 """
 
 import html
@@ -85,15 +61,9 @@ FOREGROUND_NOTE = ("training in the foreground: the kernel is busy until the run
 
 
 def front_end(environ=None, modules=None):
-    """The notebook front end this kernel runs under, as far as it can tell.
-
-    Inputs:
-    - environ, modules: the environment and the loaded modules (default: os.environ,
-      sys.modules), for tests.
-    Returns:
-    - "colab" (the google.colab module is loaded, or COLAB_RELEASE_TAG is set),
-      "vscode" (VSCODE_PID or VSCODE_CWD is set: VS Code started the kernel), else "jupyter".
-    """
+    """The notebook front end running this kernel, as far as it can tell (environ, modules:
+    default os.environ, sys.modules): "colab" (google.colab loaded or COLAB_RELEASE_TAG set),
+    "vscode" (VSCODE_PID or VSCODE_CWD set: VS Code started the kernel), else "jupyter"."""
     environ = os.environ if environ is None else environ
     modules = sys.modules if modules is None else modules
     if "google.colab" in modules or "COLAB_RELEASE_TAG" in environ:
@@ -147,9 +117,8 @@ def _eta_options(learning_rate):
 
 
 class _CellOutput:
-    """train_now's view: the curves, the status line and the results as plain outputs of
-    the running cell, each replaced in place (IPython display handles), so no widget
-    support is needed. Outside IPython the status lines are printed."""
+    """train_now's view: status, curves and results as the running cell's own outputs, each
+    replaced in place (IPython display handles). Outside IPython the status is printed."""
 
     def __init__(self):
         self.handles = {}
@@ -157,18 +126,14 @@ class _CellOutput:
     def show(self, key, obj):
         """Show obj (PNG bytes, or a line of text) as output `key`, replacing the last one."""
         from IPython.display import Image, display
-        if isinstance(obj, bytes):
-            obj, raw = Image(data=obj, format="png"), False
-        else:
-            obj, raw = {"text/plain": obj}, True
-        handle = self.handles.get(key)
-        if handle is not None:
-            handle.update(obj, raw=raw)
-            return
+        raw = not isinstance(obj, bytes)
+        obj = {"text/plain": obj} if raw else Image(data=obj, format="png")
+        if key in self.handles:
+            return self.handles[key].update(obj, raw=raw)
         handle = display(obj, raw=raw, display_id=True)
         if handle is not None:
             self.handles[key] = handle
-        elif raw:                      # no IPython shell: display() printed nothing useful
+        elif raw:                                  # no IPython shell: nothing was shown
             print(obj["text/plain"])
 
 
@@ -177,39 +142,26 @@ class Trainer:
 
     Parameters:
     - data: what ``load_mnist()`` returns, ((X, y), (X_valid, y_valid), (X_test, y_test)),
-      images as rows X (N, 784); the test pair is optional (the validation pair is used
-      instead). Checked here, once (shapes, labels, NaN, unscaled pixels), and kept in
-      float32 for this Trainer only. None loads MNIST, once for this Trainer.
-    - seed: an int ≥ 0; seeds the initial weights and the shuffling: same settings, same run.
-    - hidden (5–200), learning_rate (> 0; the slider's stops are LEARNING_RATES),
-      batch_size (1–100), epochs (1–60), cost, train_size: initial control values
-      (train_size None means the whole training set). A value out of range is refused.
-    - draw: False skips drawing the curves and results, for scripts and tests
-      that only need the numbers (faster, and no images are kept in the widgets).
-    - background: True trains in a thread (the kernel stays free, Stop acts at once);
-      False trains in the foreground (see the module docstring); None (default):
-      False on Colab, True elsewhere.
+      images in rows X (N, 784), labels y (N,); the test pair is optional (validation
+      stands in). Checked once, here, and kept as float32 for this Trainer only; None
+      loads MNIST for this Trainer.
+    - seed: an int ≥ 0 for the initial weights and the shuffling: same settings, same run.
+    - hidden (5–200), learning_rate (> 0), batch_size (1–100), epochs (1–60), cost,
+      train_size (None: all): the controls' first values; out of range is refused.
+    - draw: False draws no curves and results (scripts and tests that need the numbers).
+    - background: True trains in a thread, False in the foreground (Stop and η changes
+      wait until the run ends); None: False on Colab, True elsewhere.
 
-    Controls (ipywidgets; set ``.value`` or call ``.click()`` from code):
-    hidden_slider, learning_rate_slider, batch_size_slider, epochs_slider,
-    cost_choice, train_size_choice, train_button, stop_button, reset_button.
-    Views: progress_bar, status (epoch, accuracy, seconds per epoch), note
-    (what a change did), plot (Image of the curves), results (Image of
-    misclassified digits and the confusion matrix, after a run).
-
-    State: net (the network of the current or last run), history (its
-    train.History, filled live), previous ((label, History) of the run before),
-    error (the message of a diverged or failed run, else None), exception (the
-    exception of a failed run), lr_log ([(mini-batches done, η)] each time η
-    changed during the run), first_point_seconds (Train click to the first
-    plotted epoch), running, front_end, background.
-
-    stop_timeout: how long Reset and ``close()`` wait for a stopped run to end
-    (30 s); a run still going after that is reported, not raised.
-
-    While a run trains, numpy's BLAS is limited to ``train.BLAS_THREADS`` (1)
-    thread for the whole process (``sgd``'s ``blas_threads``): the notebook's own
-    cells run their matrix products single-threaded until the run ends.
+    Controls (set ``.value`` or ``.click()`` from code): hidden_slider, learning_rate_slider,
+    batch_size_slider, epochs_slider, cost_choice, train_size_choice, train_button,
+    stop_button, reset_button. Views: progress_bar, status, note (what a change did),
+    plot (the curves), results (misclassified digits and the confusion matrix).
+    State: net, history (filled live), previous ((label, History) of the run before),
+    error and exception (of a diverged or failed run), lr_log ([(mini-batches done, η)]
+    at each change of η), first_point_seconds (Train click to the first point), running.
+    stop_timeout (30 s): how long Reset and ``close()`` wait for a stopped run to end.
+    While a run trains, numpy's BLAS is limited to ``train.BLAS_THREADS`` thread for the
+    whole process (``sgd``'s ``blas_threads``).
     """
 
     stop_timeout = 30.0
@@ -258,8 +210,7 @@ class Trainer:
             try:
                 Xi, yi, _ = net.check_data(Xi, yi, batch_only=True, targets=False)
             except (ValueError, TypeError) as e:
-                hint = (" load_mnist() gives rows by default (flatten=True)."
-                        if np.ndim(Xi) == 3 else "")
+                hint = " load_mnist() gives rows by default (flatten=True)." if np.ndim(Xi) == 3 else ""
                 raise type(e)(f"Trainer: the {name} data: {e}{hint}") from None
             checked.append((Xi, yi))
         (self._X, self._y), self._valid = checked[0], checked[1]
@@ -273,32 +224,30 @@ class Trainer:
         if train_size is not None and train_size not in dict(sizes).values():
             _check_int("train_size", train_size, 1, n)
             sizes = sorted(sizes + [(_images(train_size), train_size)], key=lambda s: s[1])
-        slider = dict(continuous_update=False, style={"description_width": "90px"},
-                      layout=widgets.Layout(width="360px"))
-        self.hidden_slider = widgets.IntSlider(value=hidden, min=5, max=200, step=1,
-                                               description="hidden", **slider)
-        self.learning_rate_slider = widgets.SelectionSlider(
-            options=_eta_options(learning_rate), value=float(learning_rate),
-            description="learning rate", **slider)
-        self.batch_size_slider = widgets.IntSlider(value=batch_size, min=1, max=100, step=1,
-                                                   description="batch size", **slider)
-        self.epochs_slider = widgets.IntSlider(value=epochs, min=1, max=60, step=1,
-                                               description="epochs", **slider)
-        choice = dict(style={"description_width": "90px"}, layout=widgets.Layout(width="300px"))
-        self.cost_choice = widgets.Dropdown(options=COST_OPTIONS, value=cost, description="cost",
-                                            **choice)
-        self.train_size_choice = widgets.Dropdown(options=sizes, value=train_size or n,
-                                                  description="training set", **choice)
-        button = dict(layout=widgets.Layout(width="96px"))
-        self.train_button = widgets.Button(description="Train", button_style="primary", icon="play",
-                                           tooltip="train a fresh network with these settings",
-                                           **button)
-        self.stop_button = widgets.Button(description="Stop", button_style="warning", icon="stop",
-                                          disabled=True, tooltip="stop after the current mini-batch",
-                                          **button)
-        self.reset_button = widgets.Button(description="Reset", icon="undo", **button,
-                                           tooltip="stop, clear the curves, back to the seeded "
-                                                   "initial weights")
+
+        def control(kind, name, width="360px", **kw):
+            return kind(description=name, style={"description_width": "90px"},
+                        layout=widgets.Layout(width=width), **kw)
+
+        slider = dict(continuous_update=False)
+        self.hidden_slider = control(widgets.IntSlider, "hidden", value=hidden, min=5, max=200, **slider)
+        self.learning_rate_slider = control(widgets.SelectionSlider, "learning rate", **slider,
+                                            options=_eta_options(learning_rate), value=float(learning_rate))
+        self.batch_size_slider = control(widgets.IntSlider, "batch size", value=batch_size, min=1,
+                                         max=100, **slider)
+        self.epochs_slider = control(widgets.IntSlider, "epochs", value=epochs, min=1, max=60, **slider)
+        self.cost_choice = control(widgets.Dropdown, "cost", "300px", options=COST_OPTIONS, value=cost)
+        self.train_size_choice = control(widgets.Dropdown, "training set", "300px", options=sizes,
+                                         value=train_size or n)
+        def button(name, icon, tooltip, style="", **kw):
+            return widgets.Button(description=name, icon=icon, tooltip=tooltip, button_style=style,
+                                  layout=widgets.Layout(width="96px"), **kw)
+
+        self.train_button = button("Train", "play", "train a fresh network with these settings",
+                                   "primary")
+        self.stop_button = button("Stop", "stop", "stop after the current mini-batch", "warning",
+                                  disabled=True)
+        self.reset_button = button("Reset", "undo", "stop, clear the curves, back to the seeded weights")
         self.progress_bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description="progress",
                                                   style={"description_width": "60px"},
                                                   layout=widgets.Layout(width="300px"))
@@ -309,8 +258,9 @@ class Trainer:
         self.train_button.on_click(self._on_train)
         self.stop_button.on_click(self._on_stop)
         self.reset_button.on_click(self._on_reset)
-        self.hidden_slider.observe(self._on_hidden, names="value")
-        self.learning_rate_slider.observe(self._on_learning_rate, names="value")
+        for w, on_change in ((self.hidden_slider, self._on_hidden),
+                             (self.learning_rate_slider, self._on_learning_rate)):
+            w.observe(on_change, names="value")
         for w in (self.batch_size_slider, self.epochs_slider, self.cost_choice, self.train_size_choice):
             w.observe(self._on_setting, names="value")
 
@@ -342,16 +292,14 @@ class Trainer:
 
     def text_view(self):
         """What a front end that draws no widgets shows instead of the Trainer."""
-        return (f"{self!r}: the trainer's sliders and buttons are widgets. If you see this "
-                f"text instead of them, this front end has not drawn the widgets (VS Code "
-                f"with ipywidgets 8.1.9: microsoft/vscode-jupyter#17504; Colab with ipywidgets "
-                f"8: googlecolab/colabtools#4525). trainer.train_now() trains with the current "
-                f"settings and draws each epoch in the cell's output instead; set the settings "
-                f"in code, e.g. trainer.learning_rate_slider.value = 0.5.")
+        return (f"{self!r}: the trainer's sliders and buttons are widgets. If you see this text "
+                f"instead, this front end has not drawn them (VS Code with ipywidgets 8.1.9: "
+                f"microsoft/vscode-jupyter#17504; Colab with ipywidgets 8: googlecolab/colabtools"
+                f"#4525). trainer.train_now() trains with the current settings and draws each epoch "
+                f"in the cell's output; set them in code, e.g. trainer.learning_rate_slider.value = 0.5.")
 
     def __repr__(self):
-        state = "training" if self.running else "idle"
-        return f"Trainer({self._arch()}, {state})"
+        return f"Trainer({self._arch()}, {'training' if self.running else 'idle'})"
 
     # --- settings and helpers ---------------------------------------------------------
 
@@ -415,8 +363,7 @@ class Trainer:
         self._set_note(f"learning rate η = {plots.eta_text(change['new'])} {when}.")
 
     def _on_setting(self, change):
-        name = change["owner"].description
-        value = change["new"]
+        name, value = change["owner"].description, change["new"]
         value = dict((v, k) for k, v in COST_OPTIONS).get(value, value)
         when = "at the next Train" if self.running else "for the next run"
         self._set_note(f"{name} = {value} {when}.")
@@ -424,25 +371,21 @@ class Trainer:
             self._show_empty_plot()
 
     def _begin(self, cell=None):
-        """Set up a new run (fresh seeded network); return (net, settings), or None if one is
-        going on. cell: where train_now shows the run (a _CellOutput), else None."""
+        """Set up a run from the seeded weights; return (net, settings), or None if one is going
+        on. cell: where train_now shows the run (a _CellOutput), else None."""
         with self._lock:
             if self.running:
                 self._set_note("already training: that click was ignored (Stop first).")
                 return None
-            self.running, self._cell = True, cell
-            self._t_click = time.perf_counter()
-            self._stop = threading.Event()
-            self._progress = None
-            s = self.settings()
+            self.running, self._cell, self._t_click = True, cell, time.perf_counter()
+            self._stop, self._progress, s = threading.Event(), None, self.settings()
             if self.history is not None and len(self.history):
                 self.previous = (self.label(), self.history)
-            self.history, self.error, self.exception = None, None, None
-            self.lr_log, self._last_eta, self.first_point_seconds = [], None, None
-            self.net = self._new_network()          # every run starts from the seeded weights
+            self.history = self.error = self.exception = self._last_eta = None
+            self.lr_log, self.first_point_seconds = [], None
+            self.net = self._new_network()
             self._buttons(True)
-        self.progress_bar.bar_style = "info"
-        self.progress_bar.value = 0.0
+        self.progress_bar.bar_style, self.progress_bar.value = "info", 0.0
         self.results.layout.display = "none"
         self._set_note("" if self.background else FOREGROUND_NOTE)
         self._set_status(f"training {self._arch(s['hidden'])} on {_images(s['train_size'])}: "
@@ -452,22 +395,19 @@ class Trainer:
 
     def _on_train(self, _button=None):
         started = self._begin()
-        if started is None:
-            return
-        if not self.background:
+        if started and self.background:
+            self._thread = threading.Thread(target=self._run, args=started, daemon=True,
+                                            name="mnistnet-trainer")
+            self._thread.start()
+        elif started:
             self._run(*started)
-            return
-        self._thread = threading.Thread(target=self._run, args=started, daemon=True,
-                                        name="mnistnet-trainer")
-        self._thread.start()
 
     def train_now(self, show=True):
-        """Train one run with the current settings here, in the calling cell; return its History.
+        """Train one run with the current settings in the calling cell; return its History.
 
-        Needs no widget support: with ``show`` the curves (after each epoch), the status line
-        and the results appear as the cell's own output, each replaced in place. The kernel
-        is busy until the run ends; its interrupt (■) stops the run early. Raises
-        RuntimeError if a run is already going on.
+        With ``show``, the status line, the curves (after each epoch) and the results are the
+        cell's own outputs, replaced in place: no widget support needed. The kernel is busy
+        until the run ends (its interrupt stops it). RuntimeError if a run is going on.
         """
         started = self._begin(_CellOutput() if show else None)
         if started is None:
@@ -486,11 +426,7 @@ class Trainer:
         self._set_note("stopping after the current mini-batch…")
 
     def _stop_and_wait(self):
-        """Stop the run, if any, and wait up to ``stop_timeout`` s for it to end.
-
-        Returns True once no run is going on, False if it is still running (it
-        then ends by itself, at its next mini-batch).
-        """
+        """Stop the run, if any; True once none is going on, False if still running after stop_timeout."""
         self._on_stop()
         try:
             self.wait(timeout=self.stop_timeout)
@@ -504,13 +440,11 @@ class Trainer:
                            f"nothing was reset. Click Reset again once it has stopped.")
             return
         with self._lock:
-            self.history, self.previous, self.error, self.exception = None, None, None, None
+            self.history = self.previous = self.error = self.exception = None
             self.lr_log, self.first_point_seconds = [], None
             self.net = self._new_network()
-        self.progress_bar.value = 0.0
-        self.progress_bar.bar_style = ""
-        self.results.layout.display = "none"
-        self.results.value = b""
+        self.progress_bar.value, self.progress_bar.bar_style = 0.0, ""
+        self.results.layout.display, self.results.value = "none", b""
         self._show_empty_plot()
         self._set_status(f"reset: network {self._arch()}, its seeded initial weights "
                          f"(seed {self.seed}); earlier curves cleared.")
@@ -522,26 +456,23 @@ class Trainer:
         """The learning rate for the next mini-batch: read from the slider (sgd calls this)."""
         eta = float(self.learning_rate_slider.value)
         if eta != self._last_eta:
-            done = self._progress.history.batches if self._progress is not None else 0
-            self.lr_log.append((done, eta))
+            self.lr_log.append((self._progress.history.batches if self._progress else 0, eta))
             self._last_eta = eta
         return eta
 
     def _callback(self, progress):
         if self._progress is None:
             with self._lock:
-                self._progress = progress
-                self.history = progress.history
+                self._progress, self.history = progress, progress.history
         now = time.perf_counter()
         if progress.end_of_epoch:
-            h = progress.history
             if self.draw:
                 self._set_image(self.plot, plots.plot_curves(
-                    [h], [self.label()], epochs=progress.epochs,
+                    [progress.history], [self.label()], epochs=progress.epochs,
                     faded=[self.previous] if self.previous else ()))
             if self.first_point_seconds is None:
-                self.first_point_seconds = time.perf_counter() - self._t_click
-            self._set_status(_epoch_text(h, progress.epochs))
+                self.first_point_seconds = now - self._t_click
+            self._set_status(_epoch_text(progress.history, progress.epochs))
         if progress.end_of_epoch or now - self._last_bar > 0.1:
             self._last_bar = now
             done = progress.epoch - 1 + progress.batch / progress.batches_per_epoch
@@ -549,7 +480,7 @@ class Trainer:
 
     def _run(self, net, s):
         """One run: sgd, then the final plot, status and results. Every failure, in training
-        or in drawing, ends in the status line (in red), never only in a traceback."""
+        or in drawing, ends in the status line (in red), not only in a traceback."""
         n = s["train_size"]
         history, outcome = None, "error"
         try:
@@ -577,26 +508,21 @@ class Trainer:
             self._set_status(f"training ended ({outcome}), but showing its results failed: "
                              f"{self.error}", color=RED)
         finally:
-            # Under the lock, so a Train click cannot start the next run between
-            # `running = False` and the buttons (it would be left with Stop disabled).
-            # No other run can have started: Train starts one only once running is False.
+            # Under the lock: a Train click cannot start the next run before the buttons are set.
             with self._lock:
-                self.history = history
-                self._progress = None
-                self.running = False
+                self.history, self._progress, self.running = history, None, False
                 self._buttons(False)
 
     def _finish(self, net, history, outcome, epochs):
         """Final plot, status and results of a run."""
-        faded = [self.previous] if self.previous else ()
         if self.draw and history is not None and len(history):
-            title = {"done": None}.get(outcome, outcome.replace("error", "failed"))
-            self._set_image(self.plot, plots.plot_curves([history], [self.label(history)], faded=faded,
-                                                   epochs=epochs, title=title))
+            title = {"done": None, "error": "failed"}.get(outcome, outcome)
+            self._set_image(self.plot, plots.plot_curves(
+                [history], [self.label(history)], faded=[self.previous] if self.previous else (),
+                epochs=epochs, title=title))
         if outcome in ("diverged", "error", "interrupted"):
             self.progress_bar.bar_style = "warning" if outcome == "interrupted" else "danger"
-            where = (f" after epoch {history.epoch[-1]:g}/{epochs}"
-                     if history is not None and len(history) else "")
+            where = f" after epoch {history.epoch[-1]:g}/{epochs}" if history else ""
             head = {"diverged": f"diverged{where}", "error": "training failed",
                     "interrupted": f"stopped{where}"}[outcome]
             self._set_status(f"{head}: {self.error}", color=RED if outcome != "interrupted" else None)
@@ -604,23 +530,20 @@ class Trainer:
         if len(history) == 0:
             self.progress_bar.bar_style = "warning"
             self._set_status("stopped before the first mini-batch: nothing trained.")
-            self._set_note("")
-            return
+            return self._set_note("")
         X_test, y_test = self._test
         predicted = net.predict(X_test)
-        test_acc = float(np.mean(predicted == y_test))
         if self.draw:
             self._set_image(self.results, plots.results_figure(X_test, y_test, predicted,
                                                                name=self._test_name))
             self.results.layout.display = ""
         if outcome == "done":
-            prefix = "done: "
-            self.progress_bar.value = 1.0
+            prefix, self.progress_bar.value = "done: ", 1.0
         else:   # "stopped during epoch 3/30", or "stopped after epoch 2/30" at a boundary
             prefix = "stopped after " if _whole(history.epoch[-1]) else "stopped "
         self.progress_bar.bar_style = "warning" if outcome == "stopped" else "success"
-        self._set_status(_epoch_text(history, epochs, prefix) +
-                         f" · {self._test_name} accuracy {100 * test_acc:.2f} %")
+        self._set_status(_epoch_text(history, epochs, prefix) + f" · {self._test_name} accuracy "
+                         f"{100 * np.mean(predicted == y_test):.2f} %")
         self._set_note("")
 
     # --- for code and tests ----------------------------------------------------------
@@ -631,10 +554,7 @@ class Trainer:
         return plots.run_label(history, [eta for _, eta in self.lr_log]) if history is not None else ""
 
     def wait(self, timeout=None):
-        """Block until the current run (if any) has ended; return its History.
-
-        Raises TimeoutError if it is still running after ``timeout`` seconds.
-        """
+        """Block until the current run (if any) has ended; return its History (TimeoutError after timeout s)."""
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
@@ -655,11 +575,10 @@ class Trainer:
         return _plain(self.note.value)
 
     def close(self):
-        """Stop any run and close every widget (a closed trainer leaves no widget state behind).
+        """Stop any run and close every widget (no widget state is left behind).
 
-        Waits up to ``stop_timeout`` seconds for the run to stop; if it has not, the
-        widgets are closed all the same (with a RuntimeWarning) and the run ends by
-        itself at its next mini-batch.
+        A run that has not stopped after ``stop_timeout`` s is left to end by itself at its
+        next mini-batch, with a RuntimeWarning.
         """
         if not self._stop_and_wait():
             warnings.warn(f"the training thread has not stopped after {self.stop_timeout:g} s; "
@@ -671,7 +590,6 @@ class Trainer:
     def _all_widgets(self):
         seen, todo = [], [self.widget]
         while todo:
-            w = todo.pop()
-            seen.append(w)
-            todo.extend(getattr(w, "children", ()))
+            seen.append(todo.pop())
+            todo.extend(getattr(seen[-1], "children", ()))
         return seen
