@@ -37,7 +37,6 @@ code that keeps its weights in layer objects is checked through ``from_layers``.
 """
 
 import copy
-import functools
 import inspect
 import itertools
 from dataclasses import dataclass, field
