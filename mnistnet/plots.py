@@ -1,30 +1,13 @@
 """Pictures: digits, training curves, confusion matrices, hidden units, shape diagrams.
 
-- ``show_digits``, ``show_weights``, ``confusion_matrix`` / ``plot_confusion``;
-- training curves: ``plot_curves`` (cost and validation accuracy per epoch), its legend
-  text ``run_label``, and ``results_figure`` (misclassified digits beside the confusion
-  matrix), which the Trainer of ``mnistnet.widgets`` redraws from its training thread;
-- shape diagrams: ``shape_diagram`` draws any product of 1-D and 2-D arrays as blocks
-  sized by their dimensions, checking inner dimensions and broadcasting; ``draw_matvec``
-  (W @ x + b = z), ``draw_outer`` (outer(δ, x) = ∂C/∂W) and ``draw_batched``
-  (X @ W.T + b = Z) are ready-made.
+One style everywhere: each function draws into the Axes it is given (``ax=``/``axes=``)
+or into a new Figure from ``new_figure``, and returns the Figure. ``new_figure`` does not
+use pyplot, so drawing works from any thread (the Trainer's in ``mnistnet.widgets``) and
+a figure drawn there never turns up in whichever cell runs next.
 
-One style everywhere: each function draws into a matplotlib Axes it is given (``ax=``
-or ``axes=``), or into a new Figure from ``new_figure``, and returns the Figure.
-``new_figure`` does not use pyplot: the figure is never registered in pyplot's global
-list of figures, so drawing works from any thread (the Trainer's), and a figure drawn in
-a thread can never turn up in whichever notebook cell runs next.
-
-In a notebook, a returned Figure is shown when it is the cell's last value (or with
-``IPython.display.display(fig)``); ``plt.show()`` does not show it, since pyplot never
-knew about it. To draw into a pyplot figure of your own, pass its Axes::
-
-    show_digits(X[:20], labels=y[:20])          # last line of a cell: the figure shows
-    fig, (ax1, ax2) = plt.subplots(1, 2)
-    plot_confusion(y, predicted, ax=ax2)         # drawn into your figure; plt.show() shows it
-
-``png_bytes(fig)`` renders a Figure to PNG bytes (what the Trainer puts in its images).
-Nothing here knows about training loops or widgets.
+In a notebook a returned Figure shows when it is the cell's last value (or with
+``display(fig)``); ``plt.show()`` does not show it, as pyplot never knew about it. To draw
+into a pyplot figure of your own, pass its Axes: ``plot_confusion(y, p, ax=ax2)``.
 """
 
 import io
@@ -60,11 +43,10 @@ def _grid(n, cols):
 
 
 def _image_grid(images, draw_one, cols, size, *, height=1.0, axes=None):
-    """Lay images out in a grid of Axes and call draw_one(ax, i) for each image i.
+    """Lay images out in a grid and call draw_one(ax, i) for each image i; return the Figure.
 
-    A new figure of ``cols`` images per row, ``size`` inches wide and ``size * height``
-    high each, tidied by tight_layout; or the given ``axes``, used in order (the caller
-    laid them out), extra ones left blank. Returns the Figure.
+    A new figure, ``cols`` images per row of ``size`` × ``size * height`` inches, tidied by
+    tight_layout; or the caller's ``axes``, used in order, extra ones left blank.
     """
     layout = axes is None
     if axes is None:
@@ -87,12 +69,10 @@ def show_digits(X, labels=None, predicted=None, cols=10, size=1.0, *, axes=None)
 
     Inputs:
     - X: images (N, 784) or (N, 28, 28), values in [0, 1].
-    - labels: optional integer labels (N,), shown above each image.
-    - predicted: optional predicted labels (N,); a wrong prediction is shown in red
-      as "pred / true".
+    - labels: optional integer labels (N,), shown above each image; predicted: optional
+      predicted labels (N,), a wrong one shown in red as "pred / true".
     - cols: images per row; size: inches per image (of a new figure).
-    - axes: the Axes to draw into instead of a new figure, one image each in order,
-      extra ones left blank (the caller has laid them out, so no tight_layout is applied).
+    - axes: Axes to draw into instead, one image each in order (no tight_layout).
     Returns:
     - the Figure.
     """
@@ -111,13 +91,10 @@ def show_digits(X, labels=None, predicted=None, cols=10, size=1.0, *, axes=None)
 
 
 def show_weights(W, cols=10, size=1.0):
-    """Each hidden unit's incoming weights drawn as a 28×28 image.
-
-    Row j of W1 holds the 784 weights from every pixel into hidden unit j, so it has
-    the image's shape: red pixels excite the unit, blue ones inhibit it.
+    """Each hidden unit's incoming weights as a 28×28 image (red excites, blue inhibits).
 
     Inputs:
-    - W: first-layer weights (n_hidden, 784).
+    - W: first-layer weights (n_hidden, 784); row j holds the weights from every pixel into unit j.
     Returns:
     - the Figure.
     """
@@ -146,11 +123,10 @@ def confusion_matrix(y_true, y_pred, n=10):
 
 
 def plot_confusion(y_true, y_pred, n=10, ax=None):
-    """The confusion matrix as a heat map, with the counts written in.
+    """The confusion matrix as a heat map of the mistakes, with the counts written in.
 
     Inputs:
-    - y_true, y_pred: integer labels (N,), each in 0 … n − 1.
-    - n: the number of classes; the matrix is (n, n).
+    - y_true, y_pred: integer labels (N,), each in 0 … n − 1; n: the classes, the matrix is (n, n).
     - ax: an Axes to draw into (default: a new figure).
     Returns:
     - the Figure.
@@ -232,21 +208,17 @@ def _draw_run(ax_cost, ax_acc, history, label, style):
 
 def plot_curves(histories, labels=None, *, faded=(), epochs=None, title=None, styles=None,
                 fig=None):
-    """Training cost and validation accuracy per epoch, side by side.
+    """Training cost (log scale) and validation accuracy per epoch, side by side.
 
     Inputs:
-    - histories: a list of mnistnet.train.History, drawn in colour (C0, C1, …).
+    - histories: a list of train.History, drawn in colour (C0, C1, …).
     - labels: one legend label per history (default: run_label of each).
     - faded: (label, History) pairs drawn first, in light grey (earlier runs, for comparison).
-    - epochs: the x-axis extent (default: the longest run).
-    - title: optional figure title.
-    - styles: optional matplotlib line settings per history, e.g.
-      ``[dict(color="C0", ls="--"), …]``, to pair related runs by colour.
+    - epochs: the x-axis extent (default: the longest run); title: optional figure title.
+    - styles: optional line settings per history, e.g. ``[dict(color="C0", ls="--"), …]``.
     - fig: a Figure to draw into (it is cleared); default ``new_figure((8.6, 3.3))``.
     Returns:
-    - the Figure. Non-finite costs (a diverged run) are left out; the cost axis is
-      logarithmic so quadratic and cross-entropy costs both read well. The legend sits
-      below the axes, where it cannot hide a point.
+    - the Figure. Non-finite costs (a diverged run) are left out; the legend sits below the axes.
     """
     fig = fig if fig is not None else new_figure((8.6, 3.3))
     fig.clear()
@@ -299,7 +271,7 @@ def results_figure(X, y, predicted, n_show=12, name="test"):
     - n_show: how many misclassified digits to show, at most 12 (the first ones).
     - name: what the images are, for the caption ("test", or "validation").
     Returns:
-    - the Figure (drawn by show_digits and plot_confusion into axes laid out here).
+    - the Figure.
     """
     y, predicted = np.asarray(y), np.asarray(predicted)
     fig = new_figure((8.6, 3.4))
@@ -329,10 +301,8 @@ _SYMBOLIC = 7.0           # drawn length of a symbolic dimension such as "B"
 def _length(n, break_at=100):
     """Drawn length of a dimension of size n (drawing units), and whether it is compressed.
 
-    Up to ``break_at`` the length is √n, so a 30 is drawn longer than a 10 and a 1
-    is one unit thick. Above it the length grows only logarithmically (784 is drawn
-    about 12 units long, not 28) and the block gets a break mark: it is not to scale.
-    A symbolic dimension (a string such as "B") is drawn 7 units long.
+    √n up to ``break_at`` (a 1 is one unit thick); beyond, it grows logarithmically (784 is
+    about 12 units, not 28) and the block gets a break mark. A symbolic "B" is 7 units.
     """
     if isinstance(n, str):
         return _SYMBOLIC, False
@@ -369,20 +339,15 @@ def _as_2d(shape, orient):
 
 def _matmul_shape(ls, rs):
     """The shape numpy's ``@`` gives (assuming the inner dimensions agree)."""
-    out = (ls[:-1] if len(ls) == 2 else ()) + (rs[1:] if len(rs) == 2 else ())
-    return out
+    return (ls[:-1] if len(ls) == 2 else ()) + (rs[1:] if len(rs) == 2 else ())
 
 
 def _check_op(op, ls, rs):
     """What to say under an operator, and the shape of the result so far.
 
-    ls is the shape of everything to the left of the operator (evaluated left to
-    right), rs the shape of the operand to its right. Returns ((text, colour) or
-    None, result shape or None).
-
-    "@": the two inner dimensions, which must be equal (numpy sums over them).
-    "+", "⊙", "*": whether the shapes agree, and what numpy broadcasting makes of them.
-    "⊗": an outer product sums over nothing.
+    ls: the shape of everything left of the operator (read left to right); rs: the operand
+    right of it. Returns ((text, colour) or None, result shape or None). "@" checks the
+    inner dimensions; "+", "⊙", "*" what broadcasting makes; "⊗" sums over nothing.
     """
     if op == "@":
         inner_l = ls[-1]                       # a 1-D left operand acts as a row: its only axis
@@ -411,30 +376,26 @@ def _check_op(op, ls, rs):
 def _break_mark(ax, x0, y0, w, h, horizontal):
     """Two slanted strokes with a white gap across a block: 'drawn shorter than to scale'."""
     from matplotlib.patches import Polygon
-    s = 0.35                                   # half the width of the gap
-    if horizontal:                             # the long axis is x: cut across it at the middle
-        xm, e = x0 + w / 2, 0.25
-        pts = [(xm - s - 0.3, y0 - e), (xm + s - 0.3, y0 - e), (xm + s + 0.3, y0 + h + e),
-               (xm - s + 0.3, y0 + h + e)]
-        lines = [((xm - s - 0.3, y0 - e), (xm - s + 0.3, y0 + h + e)),
-                 ((xm + s - 0.3, y0 - e), (xm + s + 0.3, y0 + h + e))]
-    else:                                      # the long axis is y
-        ym, e = y0 + h / 2, 0.25
-        pts = [(x0 - e, ym - s - 0.3), (x0 - e, ym + s - 0.3), (x0 + w + e, ym + s + 0.3),
-               (x0 + w + e, ym - s + 0.3)]
-        lines = [((x0 - e, ym - s - 0.3), (x0 + w + e, ym - s + 0.3)),
-                 ((x0 - e, ym + s - 0.3), (x0 + w + e, ym + s + 0.3))]
-    ax.add_patch(Polygon(pts, closed=True, facecolor="white", edgecolor="none", zorder=3,
-                         gid="break"))
-    for (xa, ya), (xb, yb) in lines:
+    s, e, t = 0.35, 0.25, 0.3                  # half the gap, overhang, half the slant
+    mid = x0 + w / 2 if horizontal else y0 + h / 2
+
+    def at(d, far):                            # a stroke's end: d along the long axis, near or far side
+        along = mid + d + (t if far else -t)
+        across = (y0 + h + e if far else y0 - e) if horizontal else (x0 + w + e if far else x0 - e)
+        return (along, across) if horizontal else (across, along)
+
+    ax.add_patch(Polygon([at(-s, 0), at(s, 0), at(s, 1), at(-s, 1)], closed=True, facecolor="white",
+                         edgecolor="none", zorder=3, gid="break"))
+    for d in (-s, s):
+        (xa, ya), (xb, yb) = at(d, 0), at(d, 1)
         ax.plot([xa, xb], [ya, yb], color=_EDGE, lw=1.0, zorder=4)
 
 
 def _layout(items, break_at):
     """Place operands and operators on the line y = 0, checking each operator.
 
-    Returns (boxes, width): one box per item, (kind, item, x0, w, h, is_result, note),
-    where note is (text, colour) or None; width is the drawing's length.
+    Returns (boxes, width): a box (kind, item, x0, w, h, is_result, note) per item, note
+    (text, colour) or None; width: the drawing's length.
     """
     gap, op_w = 0.9, 1.6
     boxes, x, result = [], 0.0, False
@@ -500,35 +461,25 @@ def _draw_box(ax, box, break_at):
 def shape_diagram(*terms, ax=None, title=None, break_at=100):
     """Draw an array expression as blocks sized by their dimensions.
 
-    ``draw_matvec``, ``draw_outer`` and ``draw_batched`` are ready-made uses of it.
-
-    Each operand is a block: a 2-D array (r, c) is r tall and c wide; a 1-D array
-    (n,) is a column one unit thick, or a row if asked. Sides grow like √n up to
-    ``break_at`` and logarithmically beyond, where a break mark says "not to scale";
-    the labels always give the true numbers: the name above the block, the numpy
-    shape below it. Under the operators, the rule numpy applies is checked:
-
-    - ``"@"``: the inner dimensions must match (green ✓ with the summed size, red ✗ if not);
-    - ``"+"``, ``"⊙"``, ``"*"``: equal shapes pass silently; broadcasting is noted, and a
-      broadcast that produces a shape neither operand has (e.g. (30, 1) + (30,) → (30, 30))
-      is flagged in orange;
-    - ``"⊗"``: an outer product (column ⊗ row), nothing summed.
-
-    The expression is read left to right (so write ``W @ x + b``, not ``b + W @ x``).
-    Any other string (``"="``, ``"?"``, ``"→"``) is drawn as it is, unchecked; ``"="``
-    starts a new expression, and operands after it are coloured as results.
+    A 2-D array (r, c) is a block r tall and c wide; a 1-D array (n,) a column one unit thick,
+    or a row if asked. Sides grow like √n up to ``break_at`` and logarithmically beyond (with
+    a break mark: not to scale); the labels give the true numbers: the name above, the numpy
+    shape below. Under each operator, numpy's rule is checked:
+    ``"@"``: the inner dimensions must match (green ✓ with the summed size, red ✗ if not);
+    ``"+"``, ``"⊙"``, ``"*"``: equal shapes pass; broadcasting is noted, and one that makes a
+    shape neither operand has ((30, 1) + (30,) → (30, 30)) is flagged in orange;
+    ``"⊗"``: an outer product (column ⊗ row), nothing summed. Read left to right (write
+    ``W @ x + b``); any other string is drawn unchecked; ``"="`` starts a new expression whose
+    operands are coloured as results.
 
     Inputs:
-    - terms: operands and operator strings, alternating. An operand is a tuple
-      ``(name, shape)`` or ``(name, shape, "row")``; shape is an int n (a 1-D (n,)),
-      a tuple (n,) or (r, c); a dimension may be a string such as "B".
-    - ax: an Axes to draw into (a new figure sized to the drawing if None).
-    - title: optional title.
-    - break_at: dimensions larger than this are drawn compressed, with a break mark.
+    - terms: operands and operator strings, alternating. An operand is ``(name, shape)`` or
+      ``(name, shape, "row")``; shape: an int n (a 1-D (n,)), (n,) or (r, c); a dimension may
+      be a string such as "B".
+    - ax: an Axes to draw into (default: a new figure sized to the drawing); title: optional.
+    - break_at: dimensions larger than this are drawn compressed.
     Returns:
-    - the Figure.
-
-    Example: ``shape_diagram(("W1", (30, 784)), "@", ("x", 784), "+", ("b1", 30), "=", ("z1", 30))``.
+    - the Figure. E.g. ``shape_diagram(("W1", (30, 784)), "@", ("x", 784), "+", ("b1", 30), "=", ("z1", 30))``.
     """
     items = [("op", t) if isinstance(t, str) else ("arr", _parse_operand(t)) for t in terms]
     if not any(kind == "arr" for kind, _ in items):
@@ -556,14 +507,12 @@ def shape_diagram(*terms, ax=None, title=None, break_at=100):
 
 
 def draw_matvec(m, n, W="W", x="x", b="b", out="z", ax=None, title=None):
-    """A matrix-vector product ``W @ x + b = out`` for one sample.
-
-    E.g. W1 (30, 784) @ x (784,) + b1 (30,) = z1 (30,); backwards:
-    ``draw_matvec(30, 10, W="W2ᵀ", x="δ2", b=None, out="∂C/∂a1")``.
+    """A matrix-vector product ``W @ x + b = out`` for one sample, e.g. W1 (30, 784) @ x (784,).
 
     Inputs:
     - m, n: W is (m, n), x is (n,), b and out are (m,).
-    - W, x, b, out: the names written on the blocks; b=None leaves the bias out.
+    - W, x, b, out: the names on the blocks; b=None leaves the bias out
+      (backwards: ``draw_matvec(30, 10, W="W2ᵀ", x="δ2", b=None, out="∂C/∂a1")``).
     - ax, title: as ``shape_diagram``.
     Returns:
     - the Figure.
@@ -576,15 +525,12 @@ def draw_matvec(m, n, W="W", x="x", b="b", out="z", ax=None, title=None):
 
 
 def draw_outer(m, n, u="δ", v="x", out="∂C/∂W", ax=None, title=None):
-    """An outer product ``np.outer(u, v) = out``: a column times a row.
-
-    ``draw_outer(30, 784, u="δ1", v="x", out="∂C/∂W1")`` shows why the gradient
-    of W1 has W1's shape (30, 784): entry [j, k] is u[j]·v[k], nothing is summed.
+    """An outer product ``np.outer(u, v) = out``: a column times a row, nothing summed.
 
     Inputs:
-    - m, n: u is (m,), drawn as a column; v is (n,), drawn as a row; out is (m, n).
-    - u, v, out: the names written on the blocks.
-    - ax, title: as ``shape_diagram``.
+    - m, n: u is (m,), drawn as a column; v is (n,), drawn as a row; out is (m, n), e.g.
+      ``draw_outer(30, 784, u="δ1", v="x", out="∂C/∂W1")``: ∂C/∂W1 has W1's shape.
+    - u, v, out: the names on the blocks; ax, title: as ``shape_diagram``.
     Returns:
     - the Figure.
     """
@@ -592,15 +538,12 @@ def draw_outer(m, n, u="δ", v="x", out="∂C/∂W", ax=None, title=None):
 
 
 def draw_batched(B, n_in, n_out, X="X", W="W", b="b", out="Z", ax=None, title=None):
-    """A batch of rows through one layer: ``X @ W.T + b = out``.
-
-    Each row of X is one sample, so X (B, n_in) @ Wᵀ (n_in, n_out) gives one row of Z per sample,
-    and the bias (n_out,) is broadcast down the rows.
+    """A batch of rows through one layer: ``X @ W.T + b = out``, one row of out per sample.
 
     Inputs:
-    - B: the batch size (an int, or a string such as "B" for a symbolic size).
-    - n_in, n_out: W is (n_out, n_in), so W.T is (n_in, n_out).
-    - X, W, b, out: the names written on the blocks (W gets a ᵀ); b=None leaves it out.
+    - B: the batch size (an int, or a string such as "B").
+    - n_in, n_out: W is (n_out, n_in), so W.T is (n_in, n_out); b (n_out,) is broadcast down the rows.
+    - X, W, b, out: the names on the blocks (W gets a ᵀ); b=None leaves it out.
     - ax, title: as ``shape_diagram``.
     Returns:
     - the Figure.
