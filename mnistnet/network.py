@@ -540,20 +540,3 @@ class Network:
                              f"needs at least one sample")
         y = check_labels(y.reshape(-1), n_out)
         return X, y, (one_hot(y, n_out, self.dtype) if targets else None)
-
-    # --- the old private names, kept until every caller uses the public ones -------------
-
-    def _check_Xy(self, X, y, one_sample=False, batch_only=False, targets=True):
-        single = np.ndim(X) == 1
-        X, _, T = self.check_data(X, y, one_sample=one_sample, batch_only=batch_only,
-                                  targets=targets)
-        return X, T, single and not batch_only
-
-    def _forward(self, X):
-        return self.forward_batch(X)
-
-    def _backprop(self, X, T):
-        return self.backprop_batch(X, T)
-
-    def _mean_cost(self, X, T, chunk=None):
-        return self.mean_cost(X, T, chunk)
