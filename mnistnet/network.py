@@ -502,7 +502,8 @@ class Network:
                              f"rows (np.isfinite(X).all(axis=1) marks the good ones)")
         if lo >= 0 and hi > UNSCALED_ABOVE:
             warnings.warn(f"X's values go from {lo:g} to {hi:g}: they look like unscaled pixel "
-                          f"values. This network expects pixels in [0, 1]: X = X / {hi:g}",
+                          f"values. This network expects pixels in [0, 1]: X = X / "
+                          f"{255 if hi <= 255 else hi:g}",
                           stacklevel=4)
         return X
 

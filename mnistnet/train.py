@@ -554,7 +554,8 @@ class Monitor:
         if lo >= 0 and hi > UNSCALED_ABOVE:
             return (f"The likely cause is unscaled inputs: the training images' values reach "
                     f"{hi:g}, where this network expects pixels in [0, 1], so every unit "
-                    f"saturates. Remedy: scale them (X = X / {hi:g}) and {fresh}.")
+                    f"saturates. Remedy: scale them (X = X / {255 if hi <= 255 else hi:g}) "
+                    f"and {fresh}.")
         decay = (eta or 0.0) * self.l2 / self.n
         if decay > STRONG_DECAY:
             return (f"The likely cause is a weight decay far too strong: l2 = λ = {self.l2:g} "
