@@ -484,7 +484,7 @@ class Network:
         m > UNSCALED_ABOVE, which look like unscaled pixels.
         """
         if X.dtype.kind not in "biuf":
-            raise TypeError(f"X must hold numbers, got dtype {X.dtype}")
+            raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
         if X.size == 0:
             return X.astype(self.dtype, copy=False)
         if X.dtype.kind in "iu" and X.max() > 1:

@@ -245,6 +245,11 @@ def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
         raise TypeError(f"stop must have an is_set() method (e.g. a threading.Event), got {stop!r}")
     if backprop is not None:
         backprop = _checked_once(backprop)
+    try:
+        rng = np.random.default_rng(seed)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"seed must be None, a whole number >= 0 or an np.random.Generator, "
+                      f"got {seed!r} ({e})") from None
     settings = dict(epochs=epochs, batch_size=batch_size, l2=l2, seed=seed, n=X.shape[0],
                     sizes=list(net.sizes), cost=net.cost_name, output=net.output_name,
                     dtype=net.dtype.name, blas_threads=blas_threads)
@@ -254,7 +259,7 @@ def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
         monitor = Monitor(net, X, y, T, validation_data, settings, eta_of, l2, callback,
                           callback_every, stop or threading.Event(), custom=backprop is not None)
         monitor.history.setup_seconds = time.perf_counter() - t0
-        _train(net, X, y, T, epochs, batch_size, l2, np.random.default_rng(seed), backprop, monitor)
+        _train(net, X, y, T, epochs, batch_size, l2, rng, backprop, monitor)
     return monitor.finish()
 
 

@@ -351,6 +351,7 @@ def counting_backprop():
     ((1, 10), {"callback": 5}, TypeError, r"callback must be a function or None, got 5"),
     ((1, 10), {"callback_every": 2.5}, ValueError, r"callback_every must be a whole number >= 1"),
     ((1, 10), {"stop": True}, TypeError, r"stop must have an is_set\(\) method"),
+    ((1, 10), {"seed": -1}, ValueError, r"seed must be None, a whole number >= 0 or an np.random.Generator, got -1"),
 ])
 def test_bad_settings_are_refused_before_any_work_naming_the_argument(args, kwargs, error, message):
     net = Network([20, 7, 10], seed=0)
