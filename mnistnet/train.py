@@ -495,8 +495,8 @@ class Monitor:
                               (h.cost, cost + penalty), (h.accuracy, acc), (h.seconds, seconds),
                               (h.cpu_seconds, cpu_seconds), (h.learning_rate, p.learning_rate)):
             values.append(value)
-        self._check_epoch(cost, dead)
         h.eval_seconds.append(time.perf_counter() - t0)
+        self._check_epoch(cost, dead)
         if self.stop_event.is_set():
             return False
         if self.callback is not None:

@@ -233,6 +233,8 @@ def test_a_learning_rate_far_too_large_raises_diverged(cost, output, eta, dtype,
     history = info.value.history
     assert isinstance(info.value, RuntimeError)
     assert history.diverged and history.stopped and history.stop_reason == str(info.value)
+    assert len({len(v) for v in (history.epoch, history.cost, history.accuracy, history.seconds,
+                                 history.cpu_seconds, history.eval_seconds, history.learning_rate)}) == 1
 
 
 def test_nan_parameters_are_caught_mid_epoch(monkeypatch):
