@@ -562,8 +562,6 @@ class Trainer:
                 raise TimeoutError(f"training still running after {timeout} s")
         return self.history
 
-    join = wait
-
     @property
     def status_text(self):
         """The status line as plain text."""
