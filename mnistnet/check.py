@@ -1,39 +1,25 @@
 """Check a backprop you wrote yourself, and say what is wrong with it in one sentence.
 
-Three checkers, one per step of the exercise, all called the same way::
-
     check_forward(fn)    fn(weights, biases, x)    -> a2 (10,)   or (zs, activations)
     check_deltas(fn)     fn(weights, biases, x, y) -> [δ1 (30,), δ2 (10,)]
-    check_backprop(fn)   fn(weights, biases, x, y) -> (nabla_w, nabla_b)
-                         nabla_w = [∂C/∂W1 (30, 784), ∂C/∂W2 (10, 30)]
-                         nabla_b = [∂C/∂b1 (30,),     ∂C/∂b2 (10,)]
+    check_backprop(fn)   fn(weights, biases, x, y) -> ([dW1, dW2], [db1, db2]), shaped as W, b
 
-with weights [W1 (30, 784), W2 (10, 30)] stored (out, in), biases [b1 (30,), b2 (10,)],
-x one image (784,), y its integer label; sigmoid layers, cost C = ½‖a − t‖² with t one-hot.
-The **batch** form takes X (B, 784) and y (B,), samples in rows, and returns A2 (B, 10),
-deltas [Δ1 (B, 30), Δ2 (B, 10)] (one row per sample, not divided by B) or the gradients of
-the **mean** cost. With ``batched=None`` the checker tries both forms and keeps the one that
-works (if neither does: the batch form when the argument after ``biases`` is spelled with a
-capital, ``X``, or contains "batch"); ``batched=True``/``False`` decides. The report says which.
+weights [W1 (30, 784), W2 (10, 30)] stored (out, in), biases [b1 (30,), b2 (10,)], x one image
+(784,), y its integer label; sigmoid layers, C = ½‖a − t‖² with t one-hot. The batch form takes
+X (B, 784), y (B,) and returns A2 (B, 10), [Δ1 (B, 30), Δ2 (B, 10)] (one row per sample, not
+divided by B) or the gradients of the mean cost. ``batched=None`` tries both forms (first the one
+the third argument's name suggests: ``X`` or "batch" → batch); the report says which it assumed.
 
-``fn`` is called on copies of its inputs (a change made in place is reported), on random
-float64 networks [784, 30, 10] and then [784, 7, 10] (a size written into the code shows up),
-seeded: the same every time. Each array it returns is compared with the reference (the
-formulas of ``Network``) and, in ``check_backprop``, with numerical gradients, by
-``gradcheck.rel_error``: max|a − b| / max(1e-8, max(|a| + |b|)) over the array. An array
-matches when that is at most ``RTOL`` = 1e-7 (1e-5 for a float32 result); ``check_backprop``
-is OK only when every array matches both the reference and the numerical gradient.
-
-When an array is wrong, the checker recomputes the classic mistakes of
-``mnistnet.bugs.MISTAKES`` (σ'(a) for σ'(z), a missing σ', a flipped sign, a missing ½ or
-1/B, transposes, a W2 already updated, …) and reports the one that matches, with its advice;
-an exception inside ``fn`` is explained with the shapes and the fix (``mnistnet.explain``);
-a template that still raises ``NotImplementedError`` is reported as not written yet.
-
-``report.ok`` is True when all is right; ``print(report)`` shows a table (one row per array,
-named as the notebooks write them, dW1 = nabla_w[0] = ∂C/∂W1, …) and one sentence per
-problem; ``report.findings`` lists them (``.kind``, ``.arrays``, ``.message``). Class-based
-code that keeps its weights in layer objects is checked through ``from_layers``.
+``fn`` gets copies of its inputs (a change made in place is reported) on random float64 networks
+[784, 30, 10], then [784, 7, 10] (so that a size written into the code shows up). An array
+matches when ``gradcheck.rel_error`` = max|a − b| / max(1e-8, max(|a| + |b|)) is at most ``RTOL``
+= 1e-7 (1e-5 for a float32 result); ``check_backprop`` is OK only when every array matches the
+reference (``Network``'s formulas) and the numerical gradient. Otherwise the checker recomputes
+the classic mistakes of ``bugs.MISTAKES`` and names the one that matches, with its advice; an
+exception inside ``fn`` is explained (``mnistnet.explain``); a template that still raises
+``NotImplementedError`` is "not written yet". ``print(report)`` shows a table and one sentence
+per problem (``report.findings``: ``.kind``, ``.arrays``, ``.message``). Class-based code is
+checked through ``from_layers``.
 """
 
 import copy
@@ -89,20 +75,12 @@ class Finding:
 
 
 class CheckReport:
-    """What a checker found. ``ok`` is True when the function is right.
+    """What a checker found; ``print`` it for the table and one line per finding.
 
-    Attributes:
-    - ok: True if every array matches the reference on every network checked.
-    - what: "forward", "deltas" or "backprop".
-    - form: "one sample" or "batch" (how fn was called).
-    - findings: list of Finding, in the order found (empty if ok).
-    - rows: one tuple per array: (name, shape returned, shape expected, rel. error
-      vs the reference, rel. error vs numerical gradients or "").
-    - sizes: the network sizes checked.
-    - kinds: the set of finding kinds (handy in tests).
-
-    ``print(report)`` (or ``str(report)``) gives the table and one line per
-    finding; in a notebook, a report left last in a cell renders as Markdown.
+    Attributes: ok (every array right on every network); what ("forward", "deltas",
+    "backprop"); form ("one sample" or "batch"); findings (Finding list, in order found);
+    rows (name, shape returned, shape expected, error vs reference, vs numerical); sizes (the
+    networks checked); kinds (the set of finding kinds). A notebook renders it as Markdown.
     """
 
     def __init__(self, what, form, sizes):
@@ -177,13 +155,8 @@ class CheckReport:
 # --- Test problems, and the reference with classic mistakes switched on ---
 
 def _problem(sizes, seed, batched):
-    """A float64 network with unsaturated units, an input and labels.
-
-    Weights N(0, 1/n_in) and biases N(0, 0.25) keep the hidden z around ±1, where
-    σ'(z) and σ'(σ(z)) differ clearly. The input is uniform in [0.05, 1): no
-    zero pixels, so every column of ∂C/∂W1 carries information.
-    Returns (net, X (B, n0), y (B,)), B = BATCH if batched else 1.
-    """
+    """(net, X (B, n0), y (B,)), B = BATCH or 1: float64, hidden z around ±1 (where σ'(z) and
+    σ'(σ(z)) differ clearly), pixels in [0.05, 1) (every column of ∂C/∂W1 carries information)."""
     rng = np.random.default_rng(seed)
     net = Network(sizes, init="scaled", seed=rng)
     net.biases = [0.5 * b for b in net.biases]
@@ -203,12 +176,9 @@ def _slope(z, of_activation=False, missing=False):
 def _reference(weights, biases, X, y, mistakes=(), back_through=None):
     """The forward and backward pass on rows X (B, n0): right, or with classic mistakes switched on.
 
-    Inputs:
-    - weights [W1 (n1, n0), W2 (n2, n1)], biases [b1 (n1,), b2 (n2,)], X (B, n0), y (B,).
-    - mistakes: names from ``bugs.MISTAKES``; each changes the step it names.
-    - back_through: the matrix that sends δ2 back in place of W2 (for a W2 already updated).
-    Returns:
-    - a dict: X, Z1, A1, Z2, A2, D1 (= Δ1), D2 (B, n); dW1, db1, dW2, db2 (of the mean cost).
+    weights [W1 (n1, n0), W2 (n2, n1)], biases [b1 (n1,), b2 (n2,)], y (B,); mistakes: names
+    from ``bugs.MISTAKES``; back_through: the matrix sending δ2 back in place of W2. Returns a
+    dict: X, Z1, A1, Z2, A2, D1 (= Δ1), D2 (B, n); dW1, db1, dW2, db2 (of the mean cost).
     """
     on = set(mistakes).__contains__
     (W1, W2), (b1, b2) = weights, biases
@@ -303,11 +273,8 @@ def _call(fn, weights, biases, *rest):
 
 
 def _mutation_findings(report, changed, grads=None):
-    """Explain inputs that fn changed in place (e.g. a weight update inside backprop).
-
-    grads: {"dW1": …, "db1": …} to estimate η from each change (W_before − W_after = η·dW);
-    pass the gradients fn returned (they are what an in-place update used), else the reference.
-    """
+    """Explain inputs that fn changed in place; grads {"dW1": …} (those fn returned, else the
+    reference) estimate η from each change, W_before − W_after = η·dW."""
     if not changed:
         return
     names = [name for name, _, _ in changed]
@@ -684,19 +651,14 @@ def check_forward(fn, *, batched=None, seed=0):
     """Check a hand-written forward pass.
 
     Inputs:
-    - fn: ``fn(weights, biases, x) -> a2 (10,)`` for one image x (784,), or
-      ``-> (zs, activations)`` with zs = [z1 (30,), z2 (10,)] and activations =
-      [x, a1, a2] (or [a1, a2]); or the batch form X (B, 784) -> A2 (B, 10)
-      (or the lists with one row per sample).
-    - batched: None (detect), True or False.
-    - seed: an int; chooses the random networks and inputs (as for check_backprop).
+    - fn: ``fn(weights, biases, x) -> a2 (10,)`` for one image x (784,), or ``-> (zs,
+      activations)``, zs = [z1 (30,), z2 (10,)], activations = [x, a1, a2] (or [a1, a2]); or
+      the batch form X (B, 784) -> A2 (B, 10) (or the lists, one row per sample).
+    - batched: None (detect), True or False; seed: an int choosing the networks and inputs.
     Returns:
-    - a CheckReport (``.ok``; print it for the hints).
-
-    Diagnoses: exceptions (the shapes of ``W1 @ x`` and friends), column vectors,
-    a batch transposed, the output left as z2, a missing hidden sigmoid, missing
-    biases, the wrong array returned, NaNs, inputs changed in place, a template
-    not written yet.
+    - a CheckReport (``.ok``; print it for the hints). Diagnoses: exceptions, column vectors, a
+      batch transposed, the output left as z2, a missing sigmoid, missing biases, the wrong
+      array returned, NaNs, inputs changed in place, a template not written yet.
     """
     return _run_all("forward", fn, batched, seed)
 
@@ -705,19 +667,14 @@ def check_deltas(fn, *, batched=None, seed=0):
     """Check a hand-written computation of the deltas δ1 = ∂C/∂z1 and δ2 = ∂C/∂z2.
 
     Inputs:
-    - fn: ``fn(weights, biases, x, y) -> [delta1 (30,), delta2 (10,)]`` for one
-      image x (784,) and its integer label y, C = ½‖a − t‖²; or the batch form
-      X (B, 784), y (B,) -> [Delta1 (B, 30), Delta2 (B, 10)], one row per sample,
-      not divided by B.
-    - batched: None (detect), True or False.
-    - seed: an int; chooses the random networks and inputs (as for check_backprop).
+    - fn: ``fn(weights, biases, x, y) -> [delta1 (30,), delta2 (10,)]`` for one image x (784,)
+      and its integer label y; or the batch form X (B, 784), y (B,) -> [Delta1 (B, 30),
+      Delta2 (B, 10)], one row per sample, not divided by B.
+    - batched: None (detect), True or False; seed: an int choosing the networks and inputs.
     Returns:
-    - a CheckReport (``.ok``; print it for the hints).
-
-    Diagnoses: the list reversed, wrong shapes (columns, transposed batches), sign,
-    factor 2, σ'(a) for σ'(z), a missing σ', the label used as target, an updated W2,
-    a misplaced 1/B, NaNs, inputs changed in place, exceptions (explained), a
-    template not written yet.
+    - a CheckReport (``.ok``; print it for the hints). Diagnoses: the list reversed, wrong
+      shapes, sign, factor 2, σ'(a) for σ'(z), a missing σ', the label as target, an updated
+      W2, a misplaced 1/B, NaNs, inputs changed in place, exceptions, a template not written.
     """
     return _run_all("deltas", fn, batched, seed)
 
@@ -726,24 +683,17 @@ def check_backprop(fn, *, batched=None, seed=0):
     """Check a hand-written backprop and explain each mistake in one sentence.
 
     Inputs:
-    - fn: your function ``fn(weights, biases, x, y) -> (nabla_w, nabla_b)``:
-      weights = [W1 (30, 784), W2 (10, 30)], biases = [b1 (30,), b2 (10,)], x one
-      image (784,), y its integer label; returns nabla_w = [dW1 (30, 784), dW2 (10, 30)]
-      and nabla_b = [db1 (30,), db2 (10,)], the gradient of C = ½‖a − t‖².
-      Or the batch form: X (B, 784), y (B,) -> the gradient of the mean cost.
-      Class-based code with layers: wrap it with ``from_layers``.
-    - batched: None (detect, see the module docstring), True or False.
-    - seed: an int; chooses the random networks and inputs (the same seed, the same
-      check). The second network is drawn with seed + 1.
+    - fn: ``fn(weights, biases, x, y) -> (nabla_w, nabla_b)`` for one image x (784,) and its
+      integer label y: nabla_w = [dW1 (30, 784), dW2 (10, 30)], nabla_b = [db1 (30,), db2 (10,)],
+      the gradient of C = ½‖a − t‖²; or the batch form X (B, 784), y (B,) -> the gradient of
+      the mean cost. Class-based code with layers: wrap it with ``from_layers``.
+    - batched: None (detect), True or False; seed: an int choosing the networks and inputs
+      (the second network uses seed + 1).
     Returns:
-    - a CheckReport: ``.ok`` (every array matches the reference and the numerical
-      gradient, see the module docstring), ``print(report)`` for the table and the hints.
-
-    Diagnoses: wrong types or counts, lists in the wrong order, wrong shapes (with
-    the transpose / outer-product order that fixes them), biases collapsed to a
-    number or broadcast into a matrix, constant factors (sign, ½, 1/B), σ'(a) for
-    σ'(z), a missing σ', the label used as target, z1 for a1, δ1 from an already
-    updated W2, weights or labels changed in place, NaNs and overflows, exceptions
-    inside fn (explained, not re-raised), a template not written yet.
+    - a CheckReport: ``.ok`` (every array matches the reference and the numerical gradient),
+      ``print(report)`` for the table and the hints. Diagnoses: wrong types, counts and order,
+      wrong shapes (with the fix), biases collapsed or broadcast, constant factors (sign, ½,
+      1/B), σ'(a) for σ'(z), a missing σ', the label as target, z1 for a1, δ1 from an updated
+      W2, inputs changed in place, NaNs and overflows, exceptions, a template not written yet.
     """
     return _run_all("backprop", fn, batched, seed)
