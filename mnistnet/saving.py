@@ -13,13 +13,11 @@ with ``allow_pickle=False``, so loading a file never runs code) holding::
     W1, W2, …    (n1, n0), (n2, n1), …   weights, stored (out, in)
     b1, b2, …    (n1,), (n2,), …         biases
 
-One set of rules, ``_network_from``, is applied in both directions: by
-``load_network`` to what it reads, and by ``save_network`` to what it is about
-to write. So a file that is not such an archive, lacks a key, has a version
-this code does not know, or whose arrays do not match ``sizes`` and ``dtype``
-or hold NaN, raises ``NetworkFileError`` naming the file and what is wrong;
-and ``save_network`` refuses such a network with the same words, before it
-writes anything.
+One set of rules, ``_network_from``, checks both directions: what ``load_network``
+reads, and what ``save_network`` is about to write. A file that breaks them raises
+``NetworkFileError`` naming the file and what is wrong (not an archive, a key missing, an
+unknown version or setting, arrays that do not match ``sizes`` and ``dtype`` or hold NaN),
+and ``save_network`` refuses such a network with the same words before writing anything.
 """
 
 import os
@@ -50,23 +48,12 @@ def _as_path(path):
     return Path(path)
 
 
-def _dtype_name(dtype):
-    try:
-        return np.dtype(dtype).name
-    except TypeError:
-        return str(dtype)
-
-
 def save_network(net, path):
     """Write a network to ``path`` as an ``.npz`` file (exactly that name: no suffix is added).
 
-    The network is first checked by the rules ``load_network`` applies, so a
-    network it would refuse (a dtype other than float64 or float32, an array
-    whose shape or dtype does not match ``net.sizes`` and ``net.dtype``, NaN or
-    inf, an unknown cost) raises before anything is written. The file is
-    written under a temporary name and renamed when complete, so an interrupted
-    save never leaves half a file under ``path``; it gets the permissions of
-    any new file (0o666 less the umask, e.g. 0o644).
+    The network is first checked by the rules ``load_network`` applies, so a network it
+    would refuse raises before anything is written. The file is never half written, and
+    gets the permissions of any new file.
 
     Inputs:
     - net: a Network, e.g. Network([784, 30, 10]) with W1 (30, 784), W2 (10, 30),
@@ -76,13 +63,18 @@ def save_network(net, path):
     - the path written, as a pathlib.Path.
     Raises:
     - TypeError if net is not a Network or path is not a str or path;
-    - ValueError, saying what load_network would say, if the file would be refused;
+    - ValueError, saying what load_network would say (a dtype other than float64 or
+      float32, arrays that do not match net.sizes and net.dtype, NaN, an unknown cost …);
     - OSError naming ``path`` if it cannot be written (no such folder, say).
     """
     if not isinstance(net, Network):
         raise TypeError(f"save_network expects a Network, got {type(net).__name__}")
     path = _as_path(path)
     sizes = np.asarray(net.sizes)
+    try:
+        dtype_name = np.dtype(net.dtype).name
+    except TypeError:                   # not a dtype at all: refused below, named as it is
+        dtype_name = str(net.dtype)
     arrays = {
         "format": np.array(FORMAT_NAME),
         "version": np.array(FORMAT_VERSION),
@@ -90,7 +82,7 @@ def save_network(net, path):
         "cost": np.array(net.cost_name),
         "output": np.array(net.output_name),
         "init": np.array(net.init),
-        "dtype": np.array(_dtype_name(net.dtype)),
+        "dtype": np.array(dtype_name),
     }
     arrays.update({f"W{l}": np.asarray(W) for l, W in enumerate(net.weights, start=1)})
     arrays.update({f"b{l}": np.asarray(b) for l, b in enumerate(net.biases, start=1)})
@@ -114,9 +106,7 @@ def load_network(path):
     - TypeError if path is not a str or path;
     - FileNotFoundError if there is no such file, IsADirectoryError if it is a folder,
       another OSError naming ``path`` if it cannot be read (permissions, say);
-    - NetworkFileError if it is not an .npz archive, a key is missing, the format
-      name or version is not one this code reads, a setting is unknown, or an
-      array's shape or dtype does not match ``sizes`` and ``dtype``, or holds NaN.
+    - NetworkFileError if it is not a valid saved network (see the module docstring).
     """
     path = _as_path(path)
     if path.is_dir():
@@ -125,12 +115,9 @@ def load_network(path):
         raise FileNotFoundError(f"no saved network at {path}")
     try:
         archive = np.load(path, allow_pickle=False)
-    except OSError as e:
-        if e.errno is not None:       # cannot be opened (permissions, I/O): not about the content
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        if isinstance(e, OSError) and e.errno is not None:   # cannot be opened: permissions, I/O
             raise type(e)(e.errno, e.strerror, str(path)) from None
-        raise NetworkFileError(f"{path} is not a saved network: numpy cannot read it as an "
-                               f".npz archive ({e})") from None
-    except (ValueError, zipfile.BadZipFile, EOFError) as e:
         raise NetworkFileError(f"{path} is not a saved network: numpy cannot read it as an "
                                f".npz archive ({e})") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
@@ -147,19 +134,14 @@ def load_network(path):
             raise NetworkFileError(f"{path}: the archive is damaged ({e})") from None
 
 
-# --- The rules of the file, for both directions -------------------------------------------
+# --- The rules of the file, for both directions ------------------------------
 
 
 def _network_from(data):
-    """Check the fields of a saved network and build it.
+    """The Network described by ``data``, a mapping key -> array (an open ``.npz`` archive
+    when loading, the arrays about to be written when saving), every field checked.
 
-    Inputs:
-    - data: a mapping key -> array: an open ``.npz`` archive when loading, the
-      arrays about to be written when saving.
-    Returns:
-    - the Network they describe (settings checked by ``Network.from_arrays``).
-    Raises:
-    - NetworkFileError saying what is wrong, without the path (the caller adds it).
+    Raises NetworkFileError saying what is wrong, without the path (the caller adds it).
     """
     sizes, dtype = _check_header(data)
     weights, biases = _check_parameters(data, sizes, dtype)
@@ -185,6 +167,7 @@ def _field(data, key):
 
 
 def _text(data, key):
+    """data[key] as a str; NetworkFileError if it is not a single string."""
     value = _field(data, key)
     if value.shape != () or value.dtype.kind != "U":
         raise NetworkFileError(f"'{key}' should be a single string, got an array of "
