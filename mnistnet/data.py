@@ -175,15 +175,12 @@ def load_mnist(data_dir=None, *, n_train=None, n_valid=None, n_test=None, flatte
 
 
 def load_data(data_dir=None):
-    """Exactly what the book's ``mnist_loader.load_data()`` returns: the contents of
-    mnist.pkl.gz, so that ``from mnistnet import load_data`` runs the book's code unchanged.
+    """Exactly what the book's ``mnist_loader.load_data()`` returns (the contents of
+    mnist.pkl.gz), so that ``from mnistnet import load_data`` runs the book's code unchanged.
 
-    Inputs:
-    - data_dir: optional folder holding the data (see ``fetch``).
-    Returns (training_data, validation_data, test_data), 50 000, 10 000 and 10 000
-    images, each a tuple (images, labels):
-    - images: float32 (N, 784), pixels k / 256 in [0, 0.99609375];
-    - labels: int64 (N,), digits 0 … 9.
+    Inputs: data_dir, an optional folder holding the data (see ``fetch``).
+    Returns (training_data, validation_data, test_data), of 50 000, 10 000 and 10 000
+    images, each a tuple (images float32 (N, 784) in [0, 0.99609375], labels int64 (N,)).
     """
     return load_mnist(data_dir, flatten=True, dtype=np.float32)
 
@@ -283,11 +280,9 @@ def _remove_leftovers(cache_folder):
 
 def _fingerprint(paths):
     """What identifies the files `paths` as they are now: folder, names, sizes, change times."""
-    parts = []
-    for path in paths:
-        st = path.stat()
-        parts.append(f"{path.name} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}")
-    return f"{paths[0].parent.resolve()}: " + "; ".join(parts)
+    stats = [(path.name, path.stat()) for path in paths]
+    return f"{paths[0].parent.resolve()}: " + "; ".join(
+        f"{name} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}" for name, st in stats)
 
 
 def _from_folder(folder, cache):
