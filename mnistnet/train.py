@@ -7,21 +7,16 @@ mini-batches of B rows. For each mini-batch (X_b (B, 784), one-hot T_b (B, 10)):
     W ← (1 − ηλ/n) W − η nabla_w          weight decay: the L2 term (λ/2n) Σ‖W‖²
     b ←            b − η nabla_b          biases are not decayed
 
-as in the book (chapter 3, with λ = 0 it is chapter 1's update). The
-parameters are updated in place, so the caller's ``net`` is the trained one.
-``_train`` is that loop and nothing else; ``Monitor`` does the rest (timing,
-the cost per epoch, divergence checks, the callback, stopping).
+as in the book (chapter 3; with λ = 0 it is chapter 1's update). The parameters
+are updated in place. ``_train`` is that loop and nothing else; ``Monitor`` does
+the rest (timing, the cost per epoch, divergence checks, the callback, stopping).
 
 Usage::
 
-    import numpy as np
-    from mnistnet import Network, load_mnist
-    from mnistnet.train import sgd
     (X, y), (X_val, y_val), _ = load_mnist(dtype=np.float32)
     net = Network([784, 30, 10], seed=0, dtype=np.float32)
     history = sgd(net, (X, y), epochs=30, batch_size=10, learning_rate=3.0,
                   validation_data=(X_val, y_val), seed=0)
-    print(history)
 """
 
 import contextlib
@@ -35,48 +30,35 @@ from threadpoolctl import threadpool_limits
 
 from .network import UNSCALED_ABOVE
 
-# numpy's BLAS threads while sgd runs. Measured on the 2-core machine this was
-# written on, shared with other jobs (python -m mnistnet.bench --speed --threads,
-# 50 000 images, [784, 30, 10], float32, load average 2.5), one epoch took,
-# with 1 BLAS thread vs 2:
-#     batch 10: 0.265 s vs 0.260 s     batch 128: 0.115 s vs 0.752 s
-#     batch 1024: 0.104 s vs 0.624 s
-# The products are small ((B, 784) @ (784, 30)); a second thread only adds
-# synchronisation, and stalls when the other core is busy. So: 1 thread.
+# numpy's BLAS threads while sgd runs. One epoch on the 2-core machine this was written
+# on (bench --speed --threads), 1 thread vs 2: batch 10 0.265 s vs 0.260 s, batch 128
+# 0.115 s vs 0.752 s: the products are small, and a second thread only adds waiting.
 BLAS_THREADS = 1
 
-# The training cost in the History is measured on a fixed sample of this many
-# training images (evenly spaced; all of them when there are fewer): the whole
-# 50 000 would cost a fifth of an epoch, every epoch.
+# The training cost is measured on a fixed sample of this many training images (evenly
+# spaced; all of them when there are fewer): the whole 50 000 cost a fifth of an epoch.
 COST_SAMPLE = 5_000
 
 # How often (in mini-batches) the parameters are checked for NaN/inf mid-epoch.
 FINITE_CHECK_EVERY = 50
 
-# A unit is "dead" when it is saturated, |z| > SATURATED_Z (σ'(z) < 2.1e-9), on
-# every one of the first PROBE_SIZE images of the cost sample: its output is then the
-# same whatever the input, and almost no gradient reaches its weights, so it
-# never recovers. Training has failed when at least DEAD_FRACTION of the units
-# of some sigmoid layer are dead. Healthy runs have none (bench.py); η = 100
-# on [784, 30, 10] kills 90 % of the output units (quadratic cost) or of the
-# hidden units (cross-entropy) within the first epoch.
-SATURATED_Z = 20.0
-DEAD_FRACTION = 0.5
-PROBE_SIZE = 500
+# A unit is "dead" when |z| > SATURATED_Z (σ'(z) < 2.1e-9) on each of the first
+# PROBE_SIZE images of the cost sample: it then gives the same output whatever the
+# input and gets almost no gradient, so it never recovers. Training has failed when
+# DEAD_FRACTION of some sigmoid layer is dead. Healthy runs have none; η = 100 on
+# [784, 30, 10] kills 90 % of a layer within the first epoch.
+SATURATED_Z, DEAD_FRACTION, PROBE_SIZE = 20.0, 0.5, 500
 
-# Weight decay stronger than this per step (ηλ/n) is named as the likely cause of a failure.
+# A weight decay ηλ/n above this per step is named as the likely cause of a failure.
 STRONG_DECAY = 0.1
 
 
 class Diverged(RuntimeError):
     """Training failed: non-finite parameters or cost, dead (saturated) units, or a cost worse than guessing.
 
-    The message names the likely cause, checked in this order: unscaled inputs,
-    a weight decay λ far too strong, the backprop function passed to sgd, and
-    only then the learning rate η.
-
-    Attributes:
-    - history: the History up to the point where it was detected (``diverged=True``).
+    The message names the likely cause, checked in this order: unscaled inputs, a
+    weight decay far too strong, the backprop function passed to sgd, the learning rate.
+    Attribute ``history``: the History up to the failure (``diverged=True``).
     """
 
     def __init__(self, message, history):
@@ -85,28 +67,19 @@ class Diverged(RuntimeError):
 
 
 class History:
-    """What happened during training, one entry per epoch.
+    """What happened during training.
 
-    Lists (one entry per epoch; a stopped run adds its last, partial epoch):
-    - epoch: epochs done at that point, a float: 1, 2, … (2.5 = stopped half way through epoch 3).
-    - cost: training cost with the end-of-epoch weights: the mean cost over a
-      fixed sample of min(n, COST_SAMPLE) training images (all of them for n ≤
-      COST_SAMPLE), plus the L2 penalty (λ/2n) Σ‖W‖² when l2 > 0 (the objective
-      that the updates minimise).
+    Lists, one entry per epoch (a stopped run adds its last, partial epoch):
+    - epoch: epochs done, a float (2.5 = stopped half way through epoch 3).
+    - cost: the mean cost over a fixed sample of min(n, COST_SAMPLE) training images
+      with the end-of-epoch weights, plus the L2 penalty (λ/2n) Σ‖W‖² (what the updates minimise).
     - accuracy: validation accuracy in [0, 1] (None without validation data).
-    - seconds: wall time of the epoch's shuffle and mini-batch updates (and
-      mid-epoch callbacks; the end-of-epoch evaluation is excluded).
-    - cpu_seconds: the CPU time of the same (all threads of the process): less
-      disturbed than wall time when other jobs share the machine.
-    - eval_seconds: wall time of the end-of-epoch evaluation (cost, accuracy, checks).
-    - learning_rate: η used for the epoch's last mini-batch.
-    Other attributes:
-    - start_cost: the training cost before the first update (same sample, without L2 penalty).
-    - guess_cost: the cost of always outputting the class frequencies (see Diverged).
-    - setup_seconds: wall time of sgd's checks and set-up before the first epoch.
-    - batches: mini-batch updates done in all; stopped / stop_reason: whether and
-      why training ended early (stop, divergence); diverged: True if Diverged
-      was raised; settings: the arguments of the run.
+    - seconds, cpu_seconds: wall and CPU time of the epoch's shuffle and updates
+      (and mid-epoch callbacks), not of its evaluation.
+    - eval_seconds: wall time of the end-of-epoch evaluation; learning_rate: η of its last mini-batch.
+    Other attributes: start_cost (the sample's cost before training, no penalty);
+    guess_cost (always answering the class frequencies, see Diverged); setup_seconds;
+    batches (updates done); stopped, stop_reason, diverged; settings (the run's arguments).
     """
 
     def __init__(self, **settings):
@@ -131,36 +104,23 @@ class History:
 
 
 class Progress:
-    """Training progress, passed to ``sgd``'s callback.
+    """Training progress, passed to ``sgd``'s callback; one object, updated in place.
 
-    The same object is updated in place for the whole run.
-
-    Attributes:
-    - epoch: the current epoch, 1 … epochs.
-    - epochs: the number of epochs asked for.
-    - batch: mini-batches done in this epoch, 1 … batches_per_epoch.
-    - batches_per_epoch: ⌈n / B⌉.
-    - end_of_epoch: True if this call follows an epoch's evaluation.
-    - learning_rate: the η of the last mini-batch.
-    - seconds: wall time since training started.
-    - history: the History so far (its last entry is the last finished epoch).
-    - net: the network being trained (its parameters are consistent: no update is in flight).
-    - stop_event: the run's one stop signal (sgd's ``stop``, or an Event of its own).
+    Attributes: epoch (1 … epochs), epochs, batch (done in this epoch, 1 …
+    batches_per_epoch), batches_per_epoch (⌈n / B⌉), end_of_epoch (True after an
+    epoch's evaluation), learning_rate (of the last mini-batch), seconds (since
+    training started), history, net (consistent: no update in flight), and
+    stop_event: the run's one stop signal (sgd's ``stop``, or an Event of its own).
     """
 
     def __init__(self, net, history, epochs, batches_per_epoch, stop_event):
         self.net, self.history, self.stop_event = net, history, stop_event
         self.epochs, self.batches_per_epoch = epochs, batches_per_epoch
         self.epoch, self.batch, self.end_of_epoch = 0, 0, False
-        self.learning_rate, self.seconds = None, 0.0
-        self.stop_reason = None
+        self.learning_rate, self.seconds, self.stop_reason = None, 0.0, None
 
     def stop(self, reason="stopped by callback"):
-        """Ask training to stop, with a reason for the History; it does so before the next mini-batch.
-
-        The same as setting the stop event (``stop_event.set()``), which is what
-        another thread may do directly.
-        """
+        """Set the stop event, with a reason for the History: training stops before the next mini-batch."""
         self.stop_reason = reason
         self.stop_event.set()
 
@@ -183,52 +143,33 @@ def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
 
     Inputs:
     - net: a Network (float32 trains about twice as fast as float64).
-    - training_data: (X, y) with X (n, n_in) samples in rows, y integer labels (n,).
-    - epochs: number of passes over the training data, a whole number >= 0.
-    - batch_size: B, rows per mini-batch, a whole number >= 1 (the last mini-batch
-      of an epoch may be smaller).
-    - learning_rate: η, a number >= 0, or a zero-argument callable returning the
-      current η; it is called before every mini-batch, so an interactive slider
-      can change η while training runs (η = 0 pauses learning; η < 0 or NaN is
-      a ValueError).
-    - l2: λ >= 0, the L2 regularisation parameter, scaled by the training-set size n:
-      W ← (1 − ηλ/n) W − η ∇W (biases are not decayed); 1 − ηλ/n must stay > 0.
+    - training_data: (X, y), X (n, n_in) samples in rows, y integer labels (n,).
+    - epochs: passes over the data, a whole number >= 0; batch_size: B, a whole number >= 1.
+    - learning_rate: η >= 0, or a zero-argument callable returning it, called before
+      every mini-batch (a slider may change η while training runs; η = 0 pauses).
+    - l2: λ >= 0: W ← (1 − ηλ/n) W − η ∇W (biases are not decayed); 1 − ηλ/n must be > 0.
     - validation_data: (X_val (m, n_in), y_val (m,)) for the accuracy after each epoch, or None.
     - seed: int or np.random.Generator for the shuffling (the network has its own seed).
-    - callback: called as ``callback(progress)`` after each epoch's evaluation
-      and, if ``callback_every`` = k, also after every k-th mini-batch of an
-      epoch; ``progress`` is a Progress.
-    - callback_every: k, in mini-batches, or None for only after each epoch.
-    - stop: the one way to stop a run: any object with ``is_set()``, such as a
-      threading.Event, checked before every mini-batch (None: sgd makes its own
-      Event). ``progress.stop(reason)`` sets it too. Once it is set, training ends
-      before the next mini-batch, the network holds the parameters after the last
-      full update, the partial epoch is evaluated and ``history.stopped`` is True.
-    - backprop: None for the fast path (``net.backprop_batch`` on precomputed one-hot
-      targets), or any ``backprop(net, X_b, y_b) -> (nabla_w, nabla_b)``, e.g.
-      a bug from ``mnistnet.bugs``, to see what it does to training (its first
-      result is checked against the parameters' shapes).
-    - blas_threads: numpy's BLAS threads while training: 1 (the default, fastest
-      here at every batch size, see BLAS_THREADS), another number, or None to
-      leave numpy's setting alone. The limit is process-wide: until sgd returns,
-      every numpy product in the process uses it, in other threads too (e.g. a
-      notebook's own cells while the Trainer of notebook 06 trains in a background
-      thread); when the last of overlapping runs returns (or a run in the main
-      thread does), the setting from before the first is restored (``_blas_limit``).
+    - callback: ``callback(progress)`` after each epoch's evaluation and, with
+      ``callback_every`` = k, after every k-th mini-batch; progress is a Progress.
+    - stop: the one way to stop: any object with ``is_set()`` (a threading.Event),
+      checked before every mini-batch; None: sgd makes its own, which
+      ``progress.stop(reason)`` sets. Training then ends before the next mini-batch,
+      the partial epoch is evaluated, and ``history.stopped`` is True.
+    - backprop: None for ``net.backprop_batch``, or any ``backprop(net, X_b, y_b) ->
+      (nabla_w, nabla_b)``, e.g. a bug from ``mnistnet.bugs`` (its first result is
+      checked against the parameters' shapes).
+    - blas_threads: numpy's BLAS threads while training (1, see BLAS_THREADS), or None to
+      leave them alone. The limit is process-wide; see ``_blas_limit`` for overlapping runs.
     Returns:
-    - a History (per-epoch training cost, validation accuracy, seconds, η, …).
+    - a History.
     Raises:
-    - ValueError/TypeError, before any work, for wrong shapes (naming the expected
-      shape), bad data (NaN/inf rows, raw integer pixels) or bad settings (naming the
-      argument and the value received).
-    - Diverged (a RuntimeError, with ``.history``) when the parameters or the
-      cost become NaN/inf (checked every FINITE_CHECK_EVERY mini-batches and
-      after each epoch), or when after an epoch either
-        * the training cost (without L2 penalty) is higher than at the start
-          AND higher than that of always guessing the class frequencies, or
-        * at least half of the units of some sigmoid layer are dead: saturated,
-          |z| > 20, on every one of 500 training inputs, so they cannot learn.
-      Its message names the likely cause (see Diverged).
+    - ValueError/TypeError, before any work, for a wrong shape, bad data (NaN/inf rows,
+      raw integer pixels) or a bad setting, naming the argument and the value received.
+    - Diverged (a RuntimeError, with ``.history``) when the parameters or the cost become
+      NaN/inf (checked every FINITE_CHECK_EVERY mini-batches and after each epoch), or
+      after an epoch in which half the units of a sigmoid layer died (see SATURATED_Z),
+      or whose training cost is above both the start's and always guessing's.
     """
     t0 = time.perf_counter()
     X, y, T = _check_data(net, training_data, "training_data")
@@ -243,8 +184,6 @@ def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
             raise TypeError(f"{name} must be a function or None, got {f!r}")
     if stop is not None and not callable(getattr(stop, "is_set", None)):
         raise TypeError(f"stop must have an is_set() method (e.g. a threading.Event), got {stop!r}")
-    if backprop is not None:
-        backprop = _checked_once(backprop)
     try:
         rng = np.random.default_rng(seed)
     except (TypeError, ValueError) as e:
@@ -253,13 +192,13 @@ def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
     settings = dict(epochs=epochs, batch_size=batch_size, l2=l2, seed=seed, n=X.shape[0],
                     sizes=list(net.sizes), cost=net.cost_name, output=net.output_name,
                     dtype=net.dtype.name, blas_threads=blas_threads)
-    # Overflow to inf / NaN is detected and reported as Diverged, with the
-    # likely cause; numpy's own warnings would only come first and say less.
+    # Overflow to inf/NaN is reported as Diverged, with its likely cause; numpy's warnings would say less.
     with _blas_limit(blas_threads), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         monitor = Monitor(net, X, y, T, validation_data, settings, eta_of, l2, callback,
                           callback_every, stop or threading.Event(), custom=backprop is not None)
         monitor.history.setup_seconds = time.perf_counter() - t0
-        _train(net, X, y, T, epochs, batch_size, l2, rng, backprop, monitor)
+        _train(net, X, y, T, epochs, batch_size, l2, rng,
+               None if backprop is None else _checked_once(backprop), monitor)
     return monitor.finish()
 
 
@@ -296,10 +235,7 @@ def _train(net, X, y, T, epochs, batch_size, l2, rng, backprop, monitor):
 # --- checks at the boundary ----------------------------------------------------------------
 
 def _check_data(net, data, name, targets=True):
-    """Return (X (N, n_in) in net's dtype, integer labels y (N,), one-hot T (N, n_out)).
-
-    With targets=False the labels are checked all the same, but T is None (not built).
-    """
+    """(X (N, n_in), y (N,), one-hot T (N, n_out) or None), checked by net.check_data, errors prefixed by name."""
     try:
         X, y = data
     except (TypeError, ValueError):
@@ -320,18 +256,14 @@ def _number(name, value, expected):
 
 def _whole(name, value, minimum):
     """value as an int >= minimum; 1.9 or NaN is a ValueError, not truncated."""
-    expected = f"a whole number >= {minimum}"
-    x = _number(name, value, expected)
+    x = _number(name, value, f"a whole number >= {minimum}")
     if not (math.isfinite(x) and x == int(x) and x >= minimum):
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
     return int(x)
 
 
 def _check_rates(learning_rate, l2, n):
-    """(a zero-argument function returning a checked η, λ as a float), after checking both.
-
-    A constant η is checked once, here; a callable's every answer is checked when it comes.
-    """
+    """(a zero-argument function returning a checked η, λ): a constant η is checked once, here."""
     l2 = _number("l2", l2, "a number >= 0")
     if not (math.isfinite(l2) and l2 >= 0):
         raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
@@ -398,12 +330,10 @@ _blas_before = []          # the threadpool_limits object that remembers the set
 def _blas_limit(limit):
     """numpy's BLAS limited to ``limit`` threads inside the block (None: left alone).
 
-    Two runs may overlap (two Trainers, a Trainer and a cell) and end in any order;
-    the limit of the newest run still going applies, and the process's own setting
-    comes back when the last one ends. A run in the main thread (a notebook cell)
-    restores it as soon as it ends, even while a background run goes on: OpenBLAS
-    (0.3.31, measured) ignores a thread count set from another thread once the main
-    thread has set one, so a background run could not restore it for the main thread.
+    Runs may overlap (two Trainers, a Trainer and a cell) and end in any order: the
+    newest run's limit applies, and the setting from before the first comes back when
+    the last ends, or as soon as a run in the main thread (a cell) ends: OpenBLAS
+    (0.3.31, measured) ignores a count set from another thread once the main thread has set one.
     """
     if limit is None:
         yield
@@ -422,7 +352,7 @@ def _blas_limit(limit):
             if not _blas_runs:
                 _blas_before.pop().restore_original_limits()
             elif threading.current_thread() is threading.main_thread():
-                _blas_before[0].restore_original_limits()      # see below
+                _blas_before[0].restore_original_limits()
             else:
                 threadpool_limits(limits=_blas_runs[-1][0], user_api="blas")
 
@@ -430,13 +360,11 @@ def _blas_limit(limit):
 # --- monitoring: timing, evaluation, divergence, callback, stopping -----------------------------
 
 class Monitor:
-    """Everything around the update: the loop calls it before each mini-batch (``learning_rate()``),
-    after each (``batch_done``: every k-th one checks the parameters and calls back) and at
-    each epoch's start and end (``begin_epoch``, ``end_epoch``: evaluate, record, check).
-
-    The training cost is measured on a fixed sample of at most COST_SAMPLE training
-    images, the dead-unit probe on its first PROBE_SIZE, the accuracy on all the
-    validation data.
+    """Everything around the update. The loop calls ``learning_rate()`` before each mini-batch,
+    ``batch_done`` after it (every k-th: NaN check, callback) and ``begin_epoch``/``end_epoch``
+    (evaluate, record, check, callback). The cost is measured on a fixed sample of at most
+    COST_SAMPLE training images, the dead units on its first PROBE_SIZE, the accuracy on all
+    the validation data.
     """
 
     def __init__(self, net, X, y, T, validation, settings, eta_of, l2, callback,
@@ -450,7 +378,6 @@ class Monitor:
         self.progress = Progress(net, self.history, settings["epochs"],
                                  -(-n // settings["batch_size"]), stop_event)
         self.callback_every = callback_every if callback is not None else None
-        # batch_done looks further only every `every` batches: a divisor of both periods.
         self.check_every = FINITE_CHECK_EVERY
         self.every = math.gcd(self.check_every, self.callback_every or self.check_every)
         self.learning_rate = eta_of         # η for the next mini-batch, checked (see _check_rates)
@@ -464,7 +391,7 @@ class Monitor:
         self.t0, self.c0 = time.perf_counter(), time.process_time()
 
     def batch_done(self, eta):
-        """Count the update; every FINITE_CHECK_EVERY: NaN check; every callback_every: callback."""
+        """Count the update; look further only every ``every`` mini-batches."""
         p = self.progress
         p.batch += 1
         p.learning_rate = eta
@@ -478,12 +405,12 @@ class Monitor:
             self._call_back()
 
     def end_epoch(self):
-        """Evaluate and record the epoch (unless stopped before its first mini-batch),
+        """Evaluate and record the epoch (none if stopped before its first mini-batch),
         raise Diverged if it failed, call back; return False when training must stop."""
         seconds, cpu_seconds = time.perf_counter() - self.t0, time.process_time() - self.c0
         p, h = self.progress, self.history
         if p.batch == 0 and self.stop_event.is_set():
-            return False                                   # stopped exactly at an epoch boundary
+            return False
         t0 = time.perf_counter()
         cost, dead = self._cost_and_dead()
         penalty = 0.5 * self.l2 / self.n * sum(float(np.sum(W * W)) for W in self.net.weights)
@@ -493,13 +420,11 @@ class Monitor:
             acc = float(np.mean(self.net.forward_batch(X_val)[1][-1].argmax(axis=1) == y_val))
         for values, value in ((h.epoch, p.epoch - 1 + p.batch / p.batches_per_epoch),
                               (h.cost, cost + penalty), (h.accuracy, acc), (h.seconds, seconds),
-                              (h.cpu_seconds, cpu_seconds), (h.learning_rate, p.learning_rate)):
+                              (h.cpu_seconds, cpu_seconds), (h.learning_rate, p.learning_rate),
+                              (h.eval_seconds, time.perf_counter() - t0)):
             values.append(value)
-        h.eval_seconds.append(time.perf_counter() - t0)
         self._check_epoch(cost, dead)
-        if self.stop_event.is_set():
-            return False
-        if self.callback is not None:
+        if self.callback is not None and not self.stop_event.is_set():
             p.end_of_epoch = True
             self._call_back()
             p.end_of_epoch = False
@@ -523,8 +448,8 @@ class Monitor:
         cost = float(net.cost_fn.fn(zs[-1], activations[-1], self.T_cost, net.output_fn).mean())
         if net.output_name != "sigmoid":      # softmax is unchanged by shifting z: |z| says nothing
             zs = zs[:-1]
-        dead = [float(np.mean(np.all(np.abs(z[:PROBE_SIZE]) > SATURATED_Z, axis=0))) for z in zs]
-        return cost, dead
+        return cost, [float(np.mean(np.all(np.abs(z[:PROBE_SIZE]) > SATURATED_Z, axis=0)))
+                      for z in zs]
 
     def _check_epoch(self, cost, dead):
         """Raise Diverged if the epoch left NaN/inf, dead units, or a cost worse than guessing."""
@@ -552,16 +477,16 @@ class Monitor:
         raise Diverged(h.stop_reason, h)
 
     def _likely_cause(self):
-        """The likely cause of a failure, and its remedy: the first of data, λ, backprop, η."""
+        """The likely cause of a failure and its remedy: the first of data, λ, backprop, η."""
         eta, batch_size = self.progress.learning_rate, self.history.settings["batch_size"]
         lo, hi = float(self.X_cost.min()), float(self.X_cost.max())
         fresh = "start again from a fresh network, since these weights are now useless"
+        decay = (eta or 0.0) * self.l2 / self.n
         if lo >= 0 and hi > UNSCALED_ABOVE:
             return (f"The likely cause is unscaled inputs: the training images' values reach "
                     f"{hi:g}, where this network expects pixels in [0, 1], so every unit "
                     f"saturates. Remedy: scale them (X = X / {255 if hi <= 255 else hi:g}) "
                     f"and {fresh}.")
-        decay = (eta or 0.0) * self.l2 / self.n
         if decay > STRONG_DECAY:
             return (f"The likely cause is a weight decay far too strong: l2 = λ = {self.l2:g} "
                     f"with η = {eta:g} and n = {self.n} shrinks every weight by "
@@ -577,11 +502,10 @@ class Monitor:
 
 
 def _guess_cost(net, y):
-    """The cost of a network that ignores its input and always outputs the class frequencies.
+    """The mean cost of always answering a = p, p_k the fraction of labels y (n,) equal to k.
 
-    Its output is a = p, p_k the fraction of labels y (n,) equal to k; the mean
-    cost over the training set is then Σ_k p_k C(a = p, t = e_k). A network
-    that does worse than this after an epoch has learned less than nothing.
+    That is Σ_k p_k C(a = p, t = e_k): a network that does worse after an epoch has
+    learned less than nothing.
     """
     n_out = net.sizes[-1]
     p = np.clip(np.bincount(y, minlength=n_out) / len(y), 1e-7, 1 - 1e-7)
