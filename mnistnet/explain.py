@@ -1,16 +1,11 @@
 """Explain what went wrong in a learner's code: which expression, which shapes, what fix.
 
-numpy's own message for a shape error names shapes but not the expressions
-they belong to: "matmul: Input operand 1 has a mismatch in its core dimension
-0 … (size 10 is different from 30)". ``explain_exception`` walks the traceback
-to the deepest frame of the learner's code, finds the failing sub-expression
-(from the instruction's column positions on Python ≥ 3.11, by trying the
-candidate products on the line on 3.10), reads its operands in that frame
-without running any of the learner's code again, and writes one or two
-sentences: the operands, their shapes, and a rearrangement that works, e.g.
-``W2.T @ delta2`` for ``W2 @ delta2``. ``explain_shape`` does the same for an
-array a learner's function returned with the wrong shape; the checkers of
-``mnistnet.check`` use both.
+numpy's shape errors name shapes, not the expressions they belong to. ``explain_exception``
+finds the learner's failing sub-expression (from the instruction's columns on Python ≥ 3.11,
+by trying the line's candidates on 3.10), reads its operands in the failing frame without
+running any of the learner's code again, and names the operands, their shapes and a
+rearrangement that works, e.g. ``W2.T @ delta2`` for ``W2 @ delta2``. ``explain_shape`` does
+the same for an array returned with the wrong shape. The checkers of ``mnistnet.check`` use both.
 """
 
 import ast
@@ -27,53 +22,41 @@ from .bugs import MISTAKES
 
 __all__ = ["explain_exception", "explain_shape", "safe_message"]
 
+_SHAPE_WORDS = ("mismatch in its core dimension", "not aligned", "could not be broadcast")
+
 
 def safe_message(error):
-    """The first line of ``str(error)``, without ever raising.
-
-    The error comes from the learner's code, so its ``__str__`` may itself be
-    broken; then the message says so instead of crashing the checker.
-    Inputs: error, an exception. Returns: a str ("" for an empty message).
-    """
+    """The first line of ``str(error)`` ("" if empty), even if the learner's __str__ raises."""
     try:
         text = str(error)
     except Exception as e:                      # noqa: BLE001 - the learner's __str__ failed
-        kind = type(error).__name__
-        return f"(its message cannot be shown: {kind}.__str__ raised {type(e).__name__})"
+        return f"(its message cannot be shown: {type(error).__name__}.__str__ raised " \
+               f"{type(e).__name__})"
     return text.splitlines()[0].rstrip(" .") if text.strip() else ""
 
 
 def _user_frame(tb):
-    """The deepest frame of the traceback in the learner's code.
+    """The deepest traceback entry in the learner's code.
 
-    Skipped: frames inside numpy, this module or the checkers (check.py, which
-    calls the learner's function, and gradcheck.py, whose adapters do), and
-    numpy's generated wrapper ``<__array_function__ internals>``, through which
-    numpy < 1.25 runs np.dot, np.outer, …. A frame whose source cannot be read (code
-    run with ``exec``, typed into a REPL or piped in) is the learner's code and is
-    kept: it is then explained from its local variables.
+    Skipped: numpy (also its generated ``<__array_function__ internals>`` wrappers of numpy <
+    1.25), this module, check.py and gradcheck.py (which call the learner's code). Code
+    without readable source (``exec``, a REPL, piped in) is kept: it is explained from its locals.
     """
-    np_dir = str(Path(np.__file__).parent)
-    here = Path(__file__).resolve()
+    np_dir, here = str(Path(np.__file__).parent), Path(__file__).resolve()
     ours = {str(here), str(here.with_name("check.py")), str(here.with_name("gradcheck.py"))}
     chosen = None
     while tb is not None:
         fname = tb.tb_frame.f_code.co_filename
-        numpy_wrapper = fname.startswith("<__array_function__") or \
+        numpy_code = fname.startswith(("<__array_function__", np_dir)) or \
             str(tb.tb_frame.f_globals.get("__name__", "")).startswith("numpy")
-        if not numpy_wrapper and not fname.startswith(np_dir) and \
-                str(Path(fname).resolve()) not in ours:
+        if not numpy_code and str(Path(fname).resolve()) not in ours:
             chosen = tb
         tb = tb.tb_next
     return chosen
 
 
 def _positions(code):
-    """(line, end line, column, end column) of each instruction of a code object, or None.
-
-    Python 3.11 and later know them (``co_positions``); on 3.10 the failing
-    sub-expression is found from the line instead (``_failing_node``).
-    """
+    """(line, end line, column, end column) of each instruction (Python ≥ 3.11), or None."""
     get = getattr(code, "co_positions", None)
     return list(get()) if get is not None else None
 
@@ -82,98 +65,70 @@ def _segment(tb):
     """(whole source line, failing sub-expression or None) of a traceback entry."""
     frame, lineno = tb.tb_frame, tb.tb_lineno
     line = linecache.getline(frame.f_code.co_filename, lineno, frame.f_globals).rstrip("\n")
-    segment = None
     try:
-        positions = _positions(frame.f_code)
-        if positions is not None:
-            start, end, col, end_col = positions[tb.tb_lasti // 2]
-            if start == end == lineno and col is not None and end_col is not None:
-                segment = line.encode()[col:end_col].decode()
-    except (IndexError, TypeError, ValueError, UnicodeDecodeError):
+        start, end, col, end_col = (_positions(frame.f_code) or {})[tb.tb_lasti // 2]
+        if start == end == lineno and col is not None and end_col is not None:
+            return line.strip(), line.encode()[col:end_col].decode()
+    except (IndexError, KeyError, TypeError, ValueError, UnicodeDecodeError):
         pass
-    return line.strip(), segment
-
-
-_CONTAINERS = (list, tuple, dict, np.ndarray)
+    return line.strip(), None
 
 
 def _static_attribute(obj, name):
-    """obj.name without running any of the learner's code (no property getter, no __getattr__).
-
-    A numpy array's ``.T`` is numpy's own code and is allowed; any other
-    attribute is looked up statically and given only if it is stored data (an
-    instance attribute, a slot, a module's or class's plain value).
-    """
+    """obj.name if it is stored data; None for a property or other descriptor (never runs them)."""
     if isinstance(obj, np.ndarray):
-        return obj.T if name == "T" else None
+        return obj.T if name == "T" else None           # numpy's own code
     try:
         value = inspect.getattr_static(obj, name)
+        if isinstance(value, types.MemberDescriptorType):                  # a __slots__ entry
+            return value.__get__(obj, type(obj))
     except AttributeError:
         return None
-    if isinstance(value, types.MemberDescriptorType):          # a __slots__ entry
-        try:
-            return value.__get__(obj, type(obj))
-        except AttributeError:
-            return None
-    if hasattr(type(value), "__get__") and not isinstance(obj, types.ModuleType) and \
-            not inspect.isroutine(value):
-        return None                                            # a property or other descriptor
-    return value
+    descriptor = hasattr(type(value), "__get__") and not inspect.isroutine(value)
+    return None if descriptor and not isinstance(obj, types.ModuleType) else value
 
 
 def _safe_eval(node, frame):
-    """Evaluate a name, .attribute, [subscript] or numpy call in the frame; None if not simple.
+    """Evaluate a name, .attribute, [constant or name] or numpy call in the frame, else None.
 
-    Never runs the learner's code again: attributes are read statically (no
-    property getters), subscripts only index lists, tuples, dicts and arrays,
-    and only numpy's and mnistnet.functions' functions are called, on arrays.
+    Never runs the learner's code: attributes are read statically, only lists, tuples,
+    dicts and arrays are indexed, only numpy's and mnistnet.functions' functions are called.
     """
     if isinstance(node, ast.Name):
-        for scope in (frame.f_locals, frame.f_globals, frame.f_builtins):
-            if node.id in scope:
-                return scope[node.id]
-        return None
+        scope = next((s for s in (frame.f_locals, frame.f_globals, frame.f_builtins)
+                      if node.id in s), {})
+        return scope.get(node.id)
     if isinstance(node, ast.Attribute):
         obj = _safe_eval(node.value, frame)
         return None if obj is None else _static_attribute(obj, node.attr)
     if isinstance(node, ast.Subscript):
-        obj = _safe_eval(node.value, frame)
-        idx = node.slice
-        if isinstance(idx, ast.Constant):
-            key = idx.value
-        elif isinstance(idx, ast.UnaryOp) and isinstance(idx.op, ast.USub) and \
-                isinstance(idx.operand, ast.Constant):
-            key = -idx.operand.value
-        elif isinstance(idx, ast.Name):
-            key = _safe_eval(idx, frame)
-        else:
-            return None
-        if type(obj) not in _CONTAINERS or not isinstance(key, (int, str, np.integer)):
-            return None
-        try:
-            return obj[key]
-        except Exception:                       # noqa: BLE001
-            return None
-    if isinstance(node, ast.Call):
-        func = _safe_eval(node.func, frame) if isinstance(node.func, (ast.Name, ast.Attribute)) \
-            else None
-        module = getattr(func, "__module__", "") or ""
-        pure = module.startswith("numpy") or module.startswith("mnistnet.functions")
-        if pure and not node.keywords:
-            args = [_safe_eval(a, frame) for a in node.args]
-            if all(type(a) in (np.ndarray, int, float) for a in args):
-                try:
-                    return func(*args)
-                except Exception:               # noqa: BLE001
-                    return None
+        obj, idx = _safe_eval(node.value, frame), node.slice
+        negative = isinstance(idx, ast.UnaryOp) and isinstance(idx.op, ast.USub)
+        key = (idx.value if isinstance(idx, ast.Constant) else
+               -idx.operand.value if negative and isinstance(idx.operand, ast.Constant) else
+               _safe_eval(idx, frame) if isinstance(idx, ast.Name) else None)
+        if type(obj) in (list, tuple, dict, np.ndarray) and isinstance(key, (int, str, np.integer)):
+            try:
+                return obj[key]
+            except (IndexError, KeyError, TypeError):
+                return None
+        return None
+    if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
+        func = _safe_eval(node.func, frame)
+        args = [_safe_eval(a, frame) for a in node.args]
+        if str(getattr(func, "__module__", "")).startswith(("numpy", "mnistnet.functions")) and \
+                not node.keywords and all(type(a) in (np.ndarray, int, float) for a in args):
+            try:
+                return func(*args)
+            except Exception:                   # noqa: BLE001
+                return None
     return None
 
 
 def _shape(value):
     """The shape of an array or a number; None for anything else (asks no learner object)."""
-    if isinstance(value, (np.ndarray, np.generic, int, float, complex)):
-        return tuple(np.shape(value))
-    return None
+    ok = isinstance(value, (np.ndarray, np.generic, int, float, complex))
+    return tuple(np.shape(value)) if ok else None
 
 
 def _src(node, text):
@@ -187,54 +142,45 @@ def _transposed(src):
     return f"{src}.T" if re.fullmatch(r"[\w.\[\]]+", src) else f"({src}).T"
 
 
-def _result_first(l, r):
+def _product_shape(left, right):
     try:
-        return np.shape(np.zeros(l) @ np.zeros(r))[0]
-    except (ValueError, IndexError):
+        return np.shape(np.zeros(left) @ np.zeros(right))
+    except ValueError:
         return None
 
 
 def _matmul_advice(a_src, b_src, sa, sb, fmt="{} @ {}"):
     """Which rearrangement of A @ B works, best first, as a sentence ("" if none).
 
-    fmt writes the product the way the learner did: "{} @ {}" or "np.dot({}, {})".
+    fmt writes the product the way the learner did: "{} @ {}", "np.dot({}, {})", ….
     """
-    if sa is None or sb is None or not sa or not sb:
+    if not sa or not sb:
         return ""
     options = [(fmt.format(_transposed(a_src), b_src), sa[::-1], sb),
                (fmt.format(a_src, _transposed(b_src)), sa, sb[::-1]),
                (fmt.format(b_src, a_src), sb, sa),
                (fmt.format(b_src, _transposed(a_src)), sb, sa[::-1])]
-    if len(sa) == 2 and len(sb) == 2:
-        # Samples in rows: prefer the arrangement whose result keeps the batch first.
+    if len(sa) == 2 and len(sb) == 2:         # samples in rows: keep the batch first
         batch = sa[0] if sa[0] not in sb else sb[0] if sb[0] not in sa else None
-        options.sort(key=lambda o: _result_first(o[1], o[2]) != batch)
-    for text, l, r in options:
-        if len(l) == 1 and len(r) == 1:
-            continue                      # a dot product of two vectors is never what was meant
-        try:
-            shape = np.shape(np.zeros(l) @ np.zeros(r))
-        except ValueError:
+        options.sort(key=lambda o: (_product_shape(o[1], o[2]) or (None,))[0] != batch)
+    for text, left, right in options:
+        shape = _product_shape(left, right)
+        if shape is None or len(left) == len(right) == 1:    # a dot product is never meant
             continue
-        advice = f" `{text}` works and gives shape {shape}"
-        if len(sa) + len(sb) == 3:
-            advice += (". Weights are stored (out, in): W @ a_prev goes forward (in → out), "
-                       "Wᵀ @ δ goes backward (out → in), as in δ1 = (W2ᵀ δ2) ⊙ σ'(z1).")
-        elif len(sa) == 2 and len(sb) == 2:
-            advice += (". With samples in rows every product keeps the batch first: A_prev @ W.T "
-                       "forward, Δ @ W backward.")
-        else:
-            advice += "."
-        return advice
-    if len(sa) == 1 and len(sb) == 1:
+        ranks = sorted((len(sa), len(sb)))
+        why = (". Weights are stored (out, in): W @ a_prev goes forward (in → out), Wᵀ @ δ goes "
+               "backward (out → in), as in δ1 = (W2ᵀ δ2) ⊙ σ'(z1)." if ranks == [1, 2] else
+               ". With samples in rows every product keeps the batch first: A_prev @ W.T "
+               "forward, Δ @ W backward." if ranks == [2, 2] else ".")
+        return f" `{text}` works and gives shape {shape}{why}"
+    if len(sa) == len(sb) == 1:
         return (f" Two vectors: if you meant the weight gradient, that is an outer product, "
                 f"np.outer({a_src}, {b_src}), shape ({sa[0]}, {sb[0]}).")
     return ""
 
 
 def _product_operands(node, text):
-    """(A, B, how it is written) for ``A @ B``, ``np.dot(A, B)``, ``np.matmul(A, B)`` or
-    ``A.dot(B)``; None for any other node."""
+    """(A, B, how it is written) for A @ B, np.dot(A, B), np.matmul(A, B) or A.dot(B); else None."""
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
         return node.left, node.right, "{} @ {}"
     if isinstance(node, ast.Call) and len(node.args) == 2 and \
@@ -246,83 +192,63 @@ def _product_operands(node, text):
     return None
 
 
-_ELEMENTWISE = (ast.Mult, ast.Add, ast.Sub, ast.Div)
-
-
 def _failing_node(line, frame, what):
-    """The sub-expression of ``line`` that raised a shape error, found without 3.11 positions.
+    """The sub-expression of ``line`` that raised, found without 3.11 positions, or None.
 
-    what: "product" (a @, np.dot or np.matmul) or "broadcast" (an elementwise
-    +, -, *, /). Each such sub-expression whose operands can be evaluated in the
-    frame is tried on arrays of their shapes; the first that fails is the one.
-    If none can be evaluated, the first (innermost, leftmost) of its kind is
-    taken. None if the line has no such sub-expression.
+    what: "product" (@, np.dot, np.matmul) or "broadcast" (+, -, *, / and updates such as
+    ``W -= lr * grad``). Candidates are tried on arrays of their operands' shapes, innermost
+    and leftmost first; the first that fails is the one, else the first that can't be tried.
     """
     try:
         tree = ast.parse(line)
     except SyntaxError:
         return None
+    depth = {tree: 0}
+    for parent in ast.walk(tree):                    # breadth first: parents come first
+        depth.update((child, depth[parent] + 1) for child in ast.iter_child_nodes(parent))
     candidates = []
     for n in ast.walk(tree):
         if what == "product":
             operands = _product_operands(n, line)
-        elif isinstance(n, ast.BinOp) and isinstance(n.op, _ELEMENTWISE):
+        elif isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Mult, ast.Add, ast.Sub, ast.Div)):
             operands = (n.left, n.right)
-        elif isinstance(n, ast.AugAssign):      # W -= lr * grad: the update in place
-            operands = (n.target, n.value)
         else:
-            operands = None
+            operands = (n.target, n.value) if isinstance(n, ast.AugAssign) else None
         if operands is not None:
-            candidates.append((n, operands[0], operands[1]))
-    # Python evaluates inner expressions first, and left to right.
-    candidates.sort(key=lambda c: (-_depth(tree, c[0]), c[0].col_offset))
+            candidates.append((-depth[n], n.col_offset, n, operands[0], operands[1]))
     unknown = None
-    for n, a, b in candidates:
+    for *_, n, a, b in sorted(candidates, key=lambda c: c[:2]):
         sa, sb = _shape(_safe_eval(a, frame)), _shape(_safe_eval(b, frame))
         if sa is None or sb is None:
             unknown = unknown or n
-            continue
-        try:
-            if what == "product":
-                np.zeros(sa) @ np.zeros(sb)
-            else:
-                np.broadcast_shapes(sa, sb)
-        except ValueError:
+        elif (_product_shape(sa, sb) is None if what == "product" else
+              not _broadcasts(sa, sb)):
             return n
     return unknown
 
 
-def _depth(tree, node):
-    """How deep node lies in tree (the root is 0)."""
-    todo = [(tree, 0)]
-    while todo:
-        n, d = todo.pop()
-        if n is node:
-            return d
-        todo.extend((child, d + 1) for child in ast.iter_child_nodes(n))
-    return 0
-
-
-_SHAPE_WORDS = ("mismatch in its core dimension", "not aligned", "could not be broadcast")
+def _broadcasts(sa, sb):
+    try:
+        np.broadcast_shapes(sa, sb)
+    except ValueError:
+        return False
+    return True
 
 
 def explain_exception(error, show_line=True):
     """Explain an exception raised inside a learner's function in plain words.
 
-    It finds the line of the learner's code that failed and, for numpy shape
-    errors (matrix products, elementwise operations, updates in place such as
-    ``W -= lr * grad``), names the operands, their shapes, and a rearrangement
-    that works (e.g. ``W2.T @ delta2`` for ``W2 @ delta2``). When the source
-    cannot be read (code run with ``exec``, typed into a REPL or piped in), the
-    explanation comes from the shapes of the arrays in the failing frame. It
-    never runs the learner's code again (no property getters, no methods).
+    For numpy shape errors (matrix products, elementwise operations, updates in place such
+    as ``W -= lr * grad``) it names the operands, their shapes and a rearrangement that works
+    (``W2.T @ delta2`` for ``W2 @ delta2``); without readable source, from the shapes of the
+    failing frame's arrays. It never runs the learner's code again.
 
     Inputs:
     - error: the exception, with its ``__traceback__``.
     - show_line: quote the whole source line that failed (False: only the expression).
     Returns:
-    - a string of one or two sentences, starting with the exception's type and the
-      line, e.g. "ValueError in `delta1 = (W2 @ delta2) * …`: `W2 @ delta2` multiplies …".
+    - one or two sentences, starting with the exception's type and the line, e.g.
+      "ValueError in `delta1 = (W2 @ delta2) * …`: `W2 @ delta2` multiplies …".
     """
     kind, first = type(error).__name__, safe_message(error)
     tb = _user_frame(error.__traceback__)
@@ -340,50 +266,43 @@ def explain_exception(error, show_line=True):
     head = f"{kind} {where}: {first}.".replace(" :", ":")
     if node is None or not is_shape_error:
         return head
-    prefix = f"{kind}{' ' + where if show_line else ''}: "
-    explained = (_explain_product(node, text, frame, first)
-                 or _explain_update(node, text, frame, first)
+    explained = (_explain_product(node, text, frame) or _explain_update(node, text, frame, first)
                  or _explain_broadcast(node, text, first))
-    return prefix + explained if explained else head
+    return f"{kind}{' ' + where if show_line else ''}: {explained}" if explained else head
 
 
 def _failing_node_of(line, segment, frame, first, is_shape_error):
     """(the failing node, the text its positions refer to), or (None, line)."""
     if segment is not None:                    # Python ≥ 3.11: the failing expression itself
-        text = segment.strip()
         for mode in ("eval", "exec"):
             try:
-                tree = ast.parse(text, mode=mode)
+                tree = ast.parse(segment.strip(), mode=mode)
             except SyntaxError:
                 continue
-            body = tree.body if mode == "eval" else (tree.body[0] if len(tree.body) == 1 else None)
-            if body is not None:
-                return body, text
+            if mode == "eval" or len(tree.body) == 1:
+                return (tree.body if mode == "eval" else tree.body[0]), segment.strip()
     if is_shape_error:                         # Python 3.10, or no usable position
         return _failing_node(line, frame, "broadcast" if "broadcast" in first else "product"), line
     return None, line
 
 
-def _explain_product(node, text, frame, first):
+def _explain_product(node, text, frame):
     """The sentence for a failing A @ B, np.dot(A, B), … ("" if node is not one)."""
     a, b, fmt = _product_operands(node, text) or (None, None, None)
-    if a is None:
-        return ""
-    a_src, b_src = _src(a, text), _src(b, text)
-    sa, sb = _shape(_safe_eval(a, frame)), _shape(_safe_eval(b, frame))
+    sa, sb = (_shape(_safe_eval(a, frame)), _shape(_safe_eval(b, frame))) if a else (None, None)
     if sa is None or sb is None:
         return ""
-    k_a = sa[-1] if sa else None
-    k_b = sb[0] if len(sb) == 1 else (sb[-2] if len(sb) >= 2 else None)
+    a_src, b_src = _src(a, text), _src(b, text)
+    k_a, k_b = (sa[-1] if sa else None), (sb[0] if len(sb) == 1 else sb[-2] if sb else None)
     return (f"`{fmt.format(a_src, b_src)}` multiplies {a_src} of shape {sa} by {b_src} of shape "
             f"{sb}; a matrix product needs the inner sizes to agree ({k_a} ≠ {k_b})."
             + _matmul_advice(a_src, b_src, sa, sb, fmt))
 
 
-def _message_shapes(first):
+def _message_shapes(first, as_text=False):
     """The shapes a broadcast error names: "(30,784) (784,30)" -> [(30, 784), (784, 30)]."""
     found = re.findall(r"\(([\d, ]*)\)", first.split("shapes", 1)[-1])
-    return [tuple(int(n) for n in f.replace(" ", "").split(",") if n) for f in found]
+    return found if as_text else [tuple(int(n) for n in f.split(",") if n.strip()) for f in found]
 
 
 def _explain_update(node, text, frame, first):
@@ -391,13 +310,11 @@ def _explain_update(node, text, frame, first):
     shapes = _message_shapes(first)
     if not isinstance(node, ast.AugAssign) or len(shapes) < 2:
         return ""
-    target, value = _src(node.target, text), _src(node.value, text)
-    st, sv = shapes[0], shapes[1]
-    grad = next((_src(n, text) for n in ast.walk(node.value)
-                 if isinstance(n, (ast.Name, ast.Attribute, ast.Subscript))
-                 and _shape(_safe_eval(n, frame)) == sv), value)
-    msg = (f"`{_src(node, text)}` updates {target} of shape {st} in place with `{value}` of shape "
-           f"{sv}")
+    (st, sv), target, value = shapes[:2], _src(node.target, text), _src(node.value, text)
+    grad = next((_src(n, text) for n in ast.walk(node.value) if isinstance(
+        n, (ast.Name, ast.Attribute, ast.Subscript)) and _shape(_safe_eval(n, frame)) == sv), value)
+    msg = f"`{_src(node, text)}` updates {target} of shape {st} in place with `{value}` of shape "
+    msg += str(sv)
     if len(st) == 2 and sv == st[::-1]:
         return (msg + f": {grad} is the transpose of {target}. A weight gradient has the shape of "
                 f"its weights, (n_out, n_in) = outer(δ, a_in), δ first: swap the operands of the "
@@ -408,45 +325,40 @@ def _explain_update(node, text, frame, first):
 
 def _explain_broadcast(node, text, first):
     """The sentence for a failing elementwise A * B, A + B, … ("" if node is not one)."""
-    shapes = re.findall(r"\(([\d, ]*)\)", first.split("shapes", 1)[-1])
+    shapes = _message_shapes(first, as_text=True)
     if not isinstance(node, ast.BinOp) or "broadcast" not in first or len(shapes) < 2:
         return ""
-    msg = (f"`{_src(node, text)}` combines shape ({shapes[0]}) with shape ({shapes[1]}) "
-           f"elementwise, which needs matching sizes.")
-    if isinstance(node.op, ast.Mult):
-        msg += (" If you meant a matrix product use @ (with the transpose that makes "
-                "the inner sizes agree); if you meant a weight gradient, it is an outer "
-                "product: np.outer(δ, a_prev).")
-    return msg
+    return (f"`{_src(node, text)}` combines shape ({shapes[0]}) with shape ({shapes[1]}) "
+            f"elementwise, which needs matching sizes." + (
+                " If you meant a matrix product use @ (with the transpose that makes the inner "
+                "sizes agree); if you meant a weight gradient, it is an outer product: "
+                "np.outer(δ, a_prev)." if isinstance(node.op, ast.Mult) else ""))
 
 
 def _explain_from_locals(kind, first, tb, is_shape_error):
     """The explanation when the failing line's source cannot be read: from the frame's arrays."""
-    frame = tb.tb_frame
-    name = frame.f_code.co_name
-    where = "at line %d of `%s`" % (tb.tb_lineno, name) if name.isidentifier() else \
-        "at line %d" % tb.tb_lineno
+    name = tb.tb_frame.f_code.co_name
+    where = f"at line {tb.tb_lineno}" + (f" of `{name}`" if name.isidentifier() else "")
     msg = (f"{kind} {where} (its source cannot be read: code run with exec, typed into a REPL or "
            f"piped in): {first}.")
-    arrays = {k: v for k, v in frame.f_locals.items() if type(v) is np.ndarray}
+    arrays = {k: v for k, v in tb.tb_frame.f_locals.items() if type(v) is np.ndarray}
     if not is_shape_error or not arrays:
         return msg
-    msg += " Its arrays at that moment: " + ", ".join(
-        f"{k} {v.shape}" for k, v in arrays.items()) + "."
+    msg += " Its arrays at that moment: " + ", ".join(f"{k} {v.shape}" for k, v in arrays.items())
     if "broadcast" in first:
-        shapes = _message_shapes(first)[:2]
-        owners = [[k for k, v in arrays.items() if v.shape == s] for s in shapes]
-        parts = [f"{s} is the shape of {', '.join(o)}" for s, o in zip(shapes, owners) if o]
-        return msg + (" " + "; ".join(parts) + ": these cannot be combined elementwise."
-                      if parts else "")
+        owners = [(s, [k for k, v in arrays.items() if v.shape == s])
+                  for s in _message_shapes(first)[:2]]
+        parts = [f"{s} is the shape of {', '.join(o)}" for s, o in owners if o]
+        return msg + "." + (" " + "; ".join(parts) + ": these cannot be combined elementwise."
+                            if parts else "")
     for (a, va), (b, vb) in itertools.permutations(arrays.items(), 2):
         try:
             np.zeros(va.shape) @ np.zeros(vb.shape)
         except ValueError as e:
             if safe_message(e) == first:
-                return (msg + f" `{a} @ {b}` fails this way: {a} {va.shape}, {b} {vb.shape}."
+                return (msg + f". `{a} @ {b}` fails this way: {a} {va.shape}, {b} {vb.shape}."
                         + _matmul_advice(a, b, va.shape, vb.shape))
-    return msg
+    return msg + "."
 
 
 # --- An array returned with the wrong shape ---
@@ -455,16 +367,13 @@ def explain_shape(name, shape, expected, *, what, form, sizes, batch, values_rig
     """Say why an array a learner's function returned has the wrong shape, and how to fix it.
 
     Inputs:
-    - name: the array, as the checkers name it: "dW1", "db1", … (gradients), "δ1", "δ2"
-      (deltas) or "x", "z1", "a1", "z2", "a2" (forward pass).
-    - shape, expected: the shape returned and the right one, tuples.
-    - what: "forward", "deltas" or "backprop"; form: "one sample" or "batch".
-    - sizes: the layer sizes [n0, n1, n2]; batch: the batch size B.
+    - name: "dW1", "db1", … (gradients), "δ1", "δ2" (deltas) or "x", "z1", "a1", "z2", "a2".
+    - shape, expected: the shape returned and the right one; what: "forward", "deltas" or
+      "backprop"; form: "one sample" or "batch"; sizes: [n0, n1, n2]; batch: B.
     - values_right: for a transposed array, whether its transpose holds the right values.
     Returns:
-    - (kind, sentence): kind "transpose", "column", "bias_scalar", "bias_axis",
-      "bias_rows", "bias_matrix", "per_sample" or "shape"; the sentence names both
-      shapes and the fix.
+    - (kind, sentence): kind "transpose", "column", "bias_scalar", "bias_axis", "bias_rows",
+      "bias_matrix", "per_sample" or "shape"; the sentence names both shapes and the fix.
     """
     shape, exp = tuple(shape), tuple(expected)
     formula, fix = _shape_hints(what, form, sizes)[name]
@@ -473,12 +382,15 @@ def explain_shape(name, shape, expected, *, what, form, sizes, batch, values_rig
         right = " — its values are right, only transposed." if values_right else "."
         return "transpose", f"{name} has shape {shape}; expected {exp}{formula}: {fix}{right}"
     if len(exp) == 1 and shape in ((n, 1), (1, n)):
-        return "column", (f"{name} has shape {shape}; expected {exp}, a 1-D vector"
-                          f"{_column_hint(what, name, form, shape)}.")
-    if name.startswith("db"):
-        found = _bias_shape(name, shape, exp, form, batch)
-        if found:
-            return found
+        like = " like the bias itself" if name.startswith("db") else ""
+        hint = (": W @ x with x (784,) gives a 1-D vector; a (784, 1) column gives a column "
+                "(use .ravel())" if what == "forward" else f"{like} (drop keepdims=True)"
+                if form == "batch" and shape[0] == 1 else
+                f"{like} (use .ravel(), and keep x and the deltas 1-D)")
+        return "column", f"{name} has shape {shape}; expected {exp}, a 1-D vector{hint}."
+    found = _bias_shape(name, shape, exp, form, batch) if name.startswith("db") else None
+    if found:
+        return found
     if len(exp) == 1 and shape == (n, n):
         return "bias_matrix", (f"{name} has shape {shape}, a matrix: a ({n},) vector met a "
                                f"({n}, 1) column and numpy broadcast them into ({n}, {n}); keep "
@@ -493,38 +405,26 @@ def _shape_hints(what, form, sizes):
     """{name: (what the expected shape is, how to fix a transposed array)}."""
     n0, n1, n2 = sizes
     if what == "forward":
-        rows = ", one row per sample" if form == "batch" else ""
         fix = "with samples in rows the layer is X @ W.T + b (W @ X.T gives the transpose)"
-        return {n: (rows, fix) for n in ("x", "z1", "a1", "z2", "a2")}
+        return dict.fromkeys(("x", "z1", "a1", "z2", "a2"),
+                             (", one row per sample" if form == "batch" else "", fix))
     if what == "deltas":
-        fix = "transpose it (samples in rows, as X)"
-        if form == "one sample":
-            return {"δ1": (" = (W2ᵀ δ2) ⊙ σ'(z1), one value per hidden unit", fix),
-                    "δ2": (" = (a2 - t) ⊙ σ'(z2), one value per output", fix)}
-        return {"δ1": (" = (Δ2 @ W2) ⊙ σ'(Z1), one row per sample", fix),
-                "δ2": (" = (A2 - T) ⊙ σ'(Z2), one row per sample", fix)}
-    if form == "one sample":
-        return {"dW1": (f" = outer(δ1 ({n1},), x ({n0},))",
-                        "swap the arguments: np.outer(δ1, x), not np.outer(x, δ1)"),
-                "db1": (" = δ1", "transpose it (.T)"),
-                "dW2": (f" = outer(δ2 ({n2},), a1 ({n1},))",
-                        "swap the arguments: np.outer(δ2, a1), not np.outer(a1, δ2)"),
-                "db2": (" = δ2", "transpose it (.T)")}
-    fix = "put the deltas first: Δᵀ @ A_prev (A_prevᵀ @ Δ is its transpose)"
-    return {"dW1": (f" = Δ1ᵀ @ X / B with Δ1 (B, {n1}), X (B, {n0})", fix),
-            "db1": (" = Δ1.mean(axis=0)", "transpose it (.T)"),
-            "dW2": (f" = Δ2ᵀ @ A1 / B with Δ2 (B, {n2}), A1 (B, {n1})", fix),
-            "db2": (" = Δ2.mean(axis=0)", "transpose it (.T)")}
-
-
-def _column_hint(what, name, form, shape):
-    if what == "forward":
-        return (": W @ x with x (784,) gives a 1-D vector; a (784, 1) column gives a column "
-                "(use .ravel())")
-    like = " like the bias itself" if name.startswith("db") else ""
-    if form == "batch" and shape[0] == 1:
-        return f"{like} (drop keepdims=True)"
-    return f"{like} (use .ravel(), and keep x and the deltas 1-D)"
+        fix, one = "transpose it (samples in rows, as X)", form == "one sample"
+        return {"δ1": (" = (W2ᵀ δ2) ⊙ σ'(z1), one value per hidden unit" if one else
+                       " = (Δ2 @ W2) ⊙ σ'(Z1), one row per sample", fix),
+                "δ2": (" = (a2 - t) ⊙ σ'(z2), one value per output" if one else
+                       " = (A2 - T) ⊙ σ'(Z2), one row per sample", fix)}
+    hints = {}
+    for l, (d, a, n_out, n_in) in enumerate((("δ1", "x", n1, n0), ("δ2", "a1", n2, n1)), start=1):
+        D, A = f"Δ{l}", "X" if l == 1 else "A1"
+        hints[f"dW{l}"] = ((f" = outer({d} ({n_out},), {a} ({n_in},))",
+                            f"swap the arguments: np.outer({d}, {a}), not np.outer({a}, {d})")
+                           if form == "one sample" else
+                           (f" = {D}ᵀ @ {A} / B with {D} (B, {n_out}), {A} (B, {n_in})",
+                            "put the deltas first: Δᵀ @ A_prev (A_prevᵀ @ Δ is its transpose)"))
+        hints[f"db{l}"] = (f" = {d}" if form == "one sample" else f" = {D}.mean(axis=0)",
+                           "transpose it (.T)")
+    return hints
 
 
 def _bias_shape(name, shape, exp, form, batch):
