@@ -12,21 +12,11 @@ From the shell::
     python -m mnistnet.bench --quick      # 10 000 images, 3 epochs: a smoke test
     make bench                            # the same as the first line
 
-Speed compares, in the same run and on the same data, the vectorised
-training of ``train.sgd`` (one matrix product per layer per mini-batch) with
-the per-sample reference: the book's network.py loop, which backpropagates
-each sample of a mini-batch on its own (``Network.backprop_loop``). Both time
-only the mini-batch updates of one epoch (shuffling, gathering the batch,
-backprop, update), not the evaluation; the "monitor" column gives what sgd
-spends besides (checks, set-up, the per-epoch evaluation), per epoch of a
-3-epoch run, as a share of the training epoch.
-
-Accuracy judges what the book measured (``ACCURACY_RUNS``): chapter 1's
-network on the peak epoch of the best of three seeds (as the book reports its
-95.42 %) with a floor for every seed's final epoch; chapter 3's on the mean
-over seeds, also reported from the book's N(0, 1) weights; notebook 07's
-softmax run on the mean over seeds.
-
+Speed compares, in one run and on the same data, ``train.sgd`` (one matrix product
+per layer per mini-batch) with the per-sample reference, the book's network.py loop
+(``Network.backprop_loop``): both time one epoch's updates (shuffle, gather, backprop,
+update). The "monitor" column is what sgd spends besides (checks, set-up, evaluation),
+per epoch of a 3-epoch run. Accuracy judges what the book measured (``ACCURACY_RUNS``).
 Timings on a shared machine are noisy: the load average is printed with them.
 """
 
@@ -41,7 +31,6 @@ import tracemalloc
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from . import network, train
 from .network import INITS, Network
 from .tables import format_table as _text_table
 from .train import BLAS_THREADS, sgd
@@ -65,10 +54,7 @@ ACCURACY_RUNS = {
 
 
 def load_average():
-    """The 1-minute load average, as a string (others' jobs make timings noisy).
-
-    "unknown" where the system does not say (Windows has no os.getloadavg).
-    """
+    """The 1-minute load average as a string, "unknown" where the system does not say (Windows)."""
     try:
         return f"{os.getloadavg()[0]:.2f} (on {os.cpu_count()} cores)"
     except (OSError, AttributeError):
@@ -86,19 +72,10 @@ def _max_rss_mib():
 
 
 def reference_epoch(net, X, y, batch_size, learning_rate, seed=None):
-    """One epoch of the book's network.py: per mini-batch, backprop sample by sample.
+    """One epoch of the book's network.py: each mini-batch's gradient from ``net.backprop_loop``.
 
-    The per-sample reference that the vectorised ``train.sgd`` is timed against:
-    same shuffling and update, but the mean gradient of each mini-batch comes
-    from ``net.backprop_loop`` (``backprop_sample`` on each 1-D sample in turn).
-
-    Inputs:
-    - net: a Network, updated in place.
-    - X: (n, n_in) training images; y: (n,) integer labels.
-    - batch_size: B; learning_rate: η.
-    - seed: for the shuffle.
-    Returns:
-    - (wall seconds, CPU seconds) taken.
+    Inputs: net (updated in place); X (n, n_in), y (n,); batch_size B; learning_rate η;
+    seed for the shuffle. Returns: (wall seconds, CPU seconds).
     """
     rng = np.random.default_rng(seed)
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -114,63 +91,49 @@ def reference_epoch(net, X, y, batch_size, learning_rate, seed=None):
 
 def time_epoch(X, y, *, method="vectorised", sizes=(784, 30, 10), batch_size=10,
                learning_rate=3.0, dtype=np.float32, blas_threads=None, repeat=1, seed=0,
-               clock="wall", epochs=1, package=None):
-    """Seconds for one training epoch on (X, y), best of ``repeat`` runs, each from a fresh network.
+               epochs=1, package=None):
+    """(wall s, CPU s, monitor s) of one training epoch on (X, y), the best of ``repeat`` fresh runs.
 
     Inputs:
-    - X: (n, n_in) images; y: (n,) integer labels (use a subset for a quick table).
-    - method: "vectorised" (``train.sgd``) or "per-sample" (``reference_epoch``).
-    - sizes, batch_size, learning_rate, dtype: the network and its training.
-    - blas_threads: numpy BLAS threads (None: sgd's default, BLAS_THREADS = 1).
-    - repeat: runs; the fastest is returned (the least disturbed by other jobs).
-    - seed: network and shuffle seed.
-    - clock: "wall" (elapsed time), "cpu" (CPU time of the process, less disturbed
-      by other jobs on a shared machine), "both", or "all".
-    - epochs: epochs per vectorised run (its mean epoch is what counts).
-    - package: for "vectorised", a module with ``network`` and ``train`` submodules
-      (another checkout of mnistnet, see ``load_package``); None: this one.
+    - X: (n, n_in) images; y: (n,) integer labels.
+    - method: "vectorised" (``train.sgd``, the mean epoch of an ``epochs``-epoch run)
+      or "per-sample" (``reference_epoch``).
+    - sizes, batch_size, learning_rate, dtype, seed: the network and its training;
+      blas_threads: None for sgd's default (BLAS_THREADS).
+    - package: another checkout's mnistnet (see ``load_package``) for "vectorised"; None: this one.
     Returns:
-    - seconds (a float; a (wall, cpu) pair for "both"; (wall, cpu, monitor) for
-      "all", where monitor is what sgd spent per epoch besides the updates: checks,
-      set-up and evaluation): the mini-batch updates only; the run with the least
-      wall time is reported.
+    - the updates only (wall and CPU time), and for "vectorised" what sgd spent besides
+      per epoch (checks, set-up, evaluation; None for "per-sample").
     """
-    if clock not in ("wall", "cpu", "both", "all"):
-        raise ValueError(f"clock must be 'wall', 'cpu', 'both' or 'all', got {clock!r}")
     if method not in ("vectorised", "per-sample"):
         raise ValueError(f"method must be 'vectorised' or 'per-sample', got {method!r}")
     best = (float("inf"), float("inf"), None)
     for _ in range(repeat):
         if method == "vectorised":
-            net_module, train_module = (network, train) if package is None else \
-                (package.network, package.train)
-            net = net_module.Network(list(sizes), seed=seed, dtype=dtype)
+            net_class, train = (Network, sgd) if package is None else \
+                (package.network.Network, package.train.sgd)
+            net = net_class(list(sizes), seed=seed, dtype=dtype)
             start = time.perf_counter()
-            history = train_module.sgd(net, (X, y), epochs, batch_size, learning_rate, seed=seed,
-                                       blas_threads=blas_threads or BLAS_THREADS)
+            history = train(net, (X, y), epochs, batch_size, learning_rate, seed=seed,
+                            blas_threads=blas_threads or BLAS_THREADS)
             total = time.perf_counter() - start
             seconds = (float(np.mean(history.seconds)), float(np.mean(history.cpu_seconds)),
                        (total - sum(history.seconds)) / epochs)
         else:
             net = Network(list(sizes), seed=seed, dtype=dtype)
-            Xd = np.asarray(X, dtype=dtype)
             with threadpool_limits(limits=blas_threads or 1, user_api="blas"):
-                seconds = reference_epoch(net, Xd, y, batch_size, learning_rate, seed=seed) + (None,)
+                seconds = reference_epoch(net, np.asarray(X, dtype=dtype), y, batch_size,
+                                          learning_rate, seed=seed) + (None,)
         best = min(best, seconds, key=lambda s: s[0])
-    return {"wall": best[0], "cpu": best[1], "both": best[:2], "all": best}[clock]
+    return best
 
 
 def load_package(path, name="mnistnet_baseline"):
-    """Import the mnistnet package of another checkout (the folder that holds its ``mnistnet/``).
-
-    It is imported under ``name``, beside this one, so that both can be timed in the same
-    run (``--baseline``). Returns the package module, with its ``network`` and ``train``.
-    """
+    """Import another checkout's mnistnet (``path``/mnistnet) as ``name``, to time it beside this one."""
     folder = os.path.join(path, "mnistnet")
     spec = importlib.util.spec_from_file_location(name, os.path.join(folder, "__init__.py"),
                                                   submodule_search_locations=[folder])
-    package = importlib.util.module_from_spec(spec)
-    sys.modules[name] = package
+    sys.modules[name] = package = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(package)
     for sub in ("network", "train"):
         importlib.import_module(f"{name}.{sub}")
@@ -178,14 +141,9 @@ def load_package(path, name="mnistnet_baseline"):
 
 
 def epoch_memory(X, y, *, sizes=(784, 30, 10), batch_size=10, dtype=np.float32):
-    """Peak memory that numpy allocates during one vectorised epoch, by tracemalloc, in bytes.
-
-    Measured in a separate, untimed epoch (tracemalloc slows numpy down). It
-    counts the arrays sgd allocates (the one-hot targets, a float copy of X if
-    its dtype differs, the mini-batches, the evaluation), not X itself.
+    """Peak bytes numpy allocates during one untimed vectorised epoch (tracemalloc), X itself aside.
 
     Inputs: X (n, n_in), y (n,); sizes, batch_size, dtype as ``time_epoch``.
-    Returns: bytes (an int).
     """
     net = Network(list(sizes), seed=0, dtype=dtype)
     tracemalloc.start()
@@ -201,25 +159,21 @@ def speed_table(X, y, *, sizes=(784, 30, 10), batch_sizes=(10, 128), dtype=np.fl
     """One row per (method, batch size, BLAS threads): seconds per epoch and speed-up.
 
     Inputs:
-    - X: (n, n_in) images, y: (n,) labels; n = 50 000 for the real benchmark, a subset in notebooks.
-    - sizes, dtype: the network.
-    - batch_sizes: the vectorised runs; the per-sample reference runs at the first one.
-    - per_sample: also time the per-sample reference (slow: ~3 s per 50 000 images).
-    - threads: BLAS thread counts to try for the vectorised runs (None: sgd's default, 1).
-    - repeat: best of this many runs per row.
-    - epochs: epochs per vectorised run (the monitor overhead is per epoch of such a run).
-    - baseline: None, or (label, package) of another checkout, timed at the first batch
-      size in turns with this one (see ``load_package``).
+    - X: (n, n_in) images, y: (n,) labels (50 000 for the benchmark, a subset in notebooks).
+    - sizes, dtype: the network; batch_sizes: the vectorised runs (the per-sample
+      reference, if per_sample, runs at the first); threads: BLAS thread counts (None:
+      sgd's default); repeat: best of this many runs per row; epochs: per vectorised run.
+    - baseline: None, or (label, package) of another checkout, timed in turns with this
+      one at the first batch size (see ``load_package``).
     Returns:
-    - rows: list of dicts with keys method, batch_size, threads, images,
-      seconds (wall), cpu_seconds, us_per_image (wall), monitor_seconds and
-      monitor_share (vectorised rows: sgd's time besides the updates, per epoch, and
-      as a share of the epoch), speedup and cpu_speedup (the per-sample
-      reference's time over this row's, when it ran).
+    - rows: dicts with method, batch_size, threads, images, seconds (wall), cpu_seconds,
+      us_per_image, monitor_seconds and monitor_share (vectorised: sgd's time besides the
+      updates, per epoch and as a share of it), speedup and cpu_speedup (the per-sample
+      reference's time over this row's).
     """
     n = len(X)
     rows = []
-    common = dict(sizes=sizes, dtype=dtype, clock="all", seed=seed)
+    common = dict(sizes=sizes, dtype=dtype, seed=seed)
     if per_sample:
         wall, cpu, _ = time_epoch(X, y, method="per-sample", batch_size=batch_sizes[0],
                                   repeat=repeat, **common)
@@ -251,14 +205,10 @@ def speed_table(X, y, *, sizes=(784, 30, 10), batch_sizes=(10, 128), dtype=np.fl
 
 
 def epoch_gflop(n, sizes):
-    """Floating-point work of one training epoch on n images, in GFLOP (2 flops per multiply-add).
+    """GFLOP of one training epoch on n images with layer sizes, e.g. [784, 30, 10] (2 per multiply-add).
 
-    Per image and layer l: the forward product (n_l · n_(l−1) multiply-adds)
-    and the weight gradient (the same); the error is sent back through every
-    layer but the first (δ^0, the input's, is never needed). Elementwise work
-    is left out: it is small next to the products.
-
-    Inputs: n images; sizes, e.g. [784, 30, 10]. Returns: a float.
+    Per image and layer: the forward product and the weight gradient (n_l · n_(l−1) each),
+    and the error sent back through every layer but the first; elementwise work left out.
     """
     macs = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
     return 2 * n * (2 * sum(macs) + sum(macs[1:])) / 1e9
@@ -283,20 +233,12 @@ def _learning_rate(cfg, epochs_done):
 
 
 def accuracy_run(name, data, seed, epochs=None, dtype=np.float32, verbose=False, init=None):
-    """Train one of ACCURACY_RUNS from scratch; return a result row.
-
-    The test accuracy is measured after every epoch: the book reports the peak
-    epoch, so that is given beside the final one; the test accuracy after the
-    epoch with the best *validation* accuracy (early stopping, the test set never
-    used to choose) is given too.
+    """Train one of ACCURACY_RUNS from scratch, scoring the test set after every epoch.
 
     Inputs:
-    - name: a key of ACCURACY_RUNS.
+    - name: a key of ACCURACY_RUNS; seed: network and shuffle seed.
     - data: load_mnist()'s ((X, y), (X_val, y_val), (X_test, y_test)), X (n, 784).
-    - seed: network and shuffle seed.
-    - epochs: override the number of epochs (None: the run's own).
-    - dtype: parameters' dtype (float32: about twice as fast, same accuracy).
-    - init: override the run's initialisation ("normal", "scaled", "uniform"; None: the run's own).
+    - epochs, init: None for the run's own; dtype: the parameters' (float32).
     Returns:
     - a dict: name, seed, epochs, init, test (after the last epoch), peak_test,
       peak_epoch, test_at_best_val, best_val, best_epoch, last_val, s_per_epoch.
@@ -330,11 +272,9 @@ def accuracy_run(name, data, seed, epochs=None, dtype=np.float32, verbose=False,
 
 
 def run_speed(data, args):
-    """Print the speed table, the FLOP count and the peak memory (``--speed``).
+    """``--speed``: print the speed table, the FLOP count and the peak memory.
 
-    Inputs:
-    - data: ``load_mnist()``'s ((X, y), validation, test), X (50 000, 784) float32.
-    - args: the parsed command line (uses quick, threads, repeat, baseline).
+    Inputs: data, ``load_mnist()``'s; args, the command line (quick, threads, repeat, baseline).
     """
     (X, y), _, _ = data
     if args.quick:
@@ -343,11 +283,9 @@ def run_speed(data, args):
           f"(load average {load_average()} before)")
     threads = (1, 2) if args.threads else (None,)
     batch_sizes = (10, 128, 1024) if args.threads else (10, 128)
-    baseline = None
-    if args.baseline:
-        baseline = (f"baseline ({args.baseline})", load_package(args.baseline))
+    baseline = args.baseline and (f"baseline ({args.baseline})", load_package(args.baseline))
     rows = speed_table(X, y, batch_sizes=batch_sizes, threads=threads, repeat=args.repeat,
-                       epochs=3, baseline=baseline)
+                       epochs=3, baseline=baseline or None)
     print(format_table(rows, [("method", "method", "{}"), ("batch_size", "batch", "{}"),
                               ("threads", "BLAS threads", "{}"), ("seconds", "s/epoch", "{:.3f}"),
                               ("us_per_image", "µs/image", "{:.1f}"),
@@ -356,20 +294,17 @@ def run_speed(data, args):
                               ("cpu_speedup", "CPU speed-up", "{:.1f}×"),
                               ("monitor_seconds", "monitor s/epoch", "{:.3f}"),
                               ("monitor_share", "monitor", "{:.0%}")]))
-    print("speed-up: the per-sample reference's time / this row's time (same run, same data); "
-          "s/epoch: the updates of one epoch (mean of a 3-epoch sgd run, best of "
-          f"{args.repeat}); monitor: what sgd spends besides, per epoch of that run (checks, "
-          "set-up, the per-epoch training cost and saturation probe; no validation data here)")
+    print(f"speed-up: the per-sample reference's time / this row's; s/epoch: the updates, mean "
+          f"epoch of a 3-epoch run, best of {args.repeat}; monitor: the rest of sgd's time per "
+          f"epoch (checks, set-up, training cost and saturation probe; no validation data)")
     gflop = epoch_gflop(len(X), [784, 30, 10])
     print(f"work: {gflop:.2f} GFLOP per epoch, i.e. {gflop / 150 * 1e3:.0f} ms at 150 GFLOP/s "
           f"(one core's float32 FMA peak, about); best row above: "
           f"{gflop / min(r['seconds'] for r in rows):.1f} GFLOP/s")
     peak = epoch_memory(X, y, batch_size=10)
-    rss = _max_rss_mib()
-    rss = "unknown" if rss is None else f"{rss:.0f} MiB"
-    print(f"peak memory: tracemalloc peak of numpy allocations during one epoch "
-          f"(batch 10, untimed run): {peak / 2**20:.1f} MiB; process max RSS so far "
-          f"(resource.getrusage, includes the data set and Python): {rss}")
+    rss = "unknown" if _max_rss_mib() is None else f"{_max_rss_mib():.0f} MiB"
+    print(f"peak memory: numpy's allocations during one epoch (tracemalloc, batch 10): "
+          f"{peak / 2**20:.1f} MiB; process max RSS (data set and Python included): {rss}")
     print(f"load average after: {load_average()}")
 
 
@@ -399,13 +334,10 @@ def _verdict(name, rows, epochs):
 
 
 def run_accuracy(data, args):
-    """Train the chosen ACCURACY_RUNS (all by default) for every seed; print the table and verdicts.
+    """``--accuracy``: train the chosen ACCURACY_RUNS for every seed; print the table and verdicts.
 
-    Inputs:
-    - data: ``load_mnist()``'s ((X, y), (X_val, y_val), (X_test, y_test)), X (n, 784).
-    - args: the parsed command line (uses quick, epochs, seeds, runs, init, verbose).
-    Returns:
-    - True unless a run with its own settings and epochs missed its target.
+    Inputs: data, ``load_mnist()``'s; args, the command line (quick, epochs, seeds, runs,
+    init, verbose). Returns True unless a run with its own settings and epochs missed its target.
     """
     print(f"\n== Accuracy: float32, seeds {args.seeds} (load average {load_average()})")
     print("   test = after the last epoch; peak = the best epoch's test accuracy (what the book "
@@ -453,7 +385,6 @@ def _at_least_one(text):
     if n < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
     return n
-
 
 
 def main(argv=None):
