@@ -31,8 +31,6 @@ A broken file gets an ``MNISTFormatError`` naming it; when no source works, one
 unpickler that builds only numpy arrays, since a pickle can run code.
 """
 
-from __future__ import annotations
-
 import codecs
 import gzip
 import hashlib
