@@ -487,7 +487,8 @@ def read_idx(path):
     """
     path = Path(path)
     try:
-        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as f:
             dims = _idx_header(f, path)
             size = math.prod(dims)        # Python ints: no overflow
             payload = f.read(size + 1)    # one more, to notice a longer file
