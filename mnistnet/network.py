@@ -26,12 +26,10 @@ from .functions import COSTS, OUTPUTS, check_labels, one_hot, sigmoid, sigmoid_p
 
 INITS = ("normal", "scaled", "uniform")
 
-# Above this many parameters Network warns (the book's networks have at most 160 000;
-# 50 million take 200 MB in float32, 400 MB in float64, and training needs as much again).
+# Above this many parameters Network warns (the book's networks have at most 160 000).
 MAX_PARAMETERS = 50_000_000
 
-# Random numbers are drawn in float64 this many at a time and cast into the
-# parameter array, so a huge layer does not need a float64 copy of itself.
+# Random numbers are drawn in float64 this many at a time and cast into the parameters.
 DRAW_CHUNK = 1 << 20
 
 # Non-negative inputs reaching above this look like unscaled pixels (0 … 255), not [0, 1].
@@ -42,13 +40,7 @@ _SIZES_EXPECTED = ("sizes must be a list of at least two positive whole numbers,
 
 
 def check_sizes(sizes):
-    """Layer sizes as a list of ints, or a ValueError/TypeError in the package's words.
-
-    Inputs:
-    - sizes: a list, tuple or 1-D array of at least two positive whole numbers (30.0 counts).
-    Returns:
-    - [n0, n1, …, nL] as Python ints.
-    """
+    """[n0, n1, …, nL] as ints from a list, tuple or 1-D array of positive whole numbers (30.0 counts)."""
     if not isinstance(sizes, (list, tuple, np.ndarray)) or np.ndim(sizes) != 1:
         raise TypeError(f"{_SIZES_EXPECTED}; got {sizes!r} ({type(sizes).__name__})")
     def whole(n):
@@ -74,11 +66,9 @@ def check_dtype(dtype):
 
 
 def _draw(rng, shape, init, n_in, dtype):
-    """One layer's W (n_out, n_in) or b (n_out,), drawn in float64 chunks straight into dtype.
+    """One layer's W (n_out, n_in) or b (n_out,): one float64 draw of the shape, cast chunk by chunk.
 
-    The numbers are those of one float64 draw of the whole shape (scaled by 1/√n_in
-    for init="scaled" weights), cast: the same seed gives the same network in either
-    dtype, and the peak memory is the array plus one chunk, not a float64 copy.
+    The same seed gives the same network in either dtype; the peak is the array plus a chunk.
     """
     out = np.empty(shape, dtype)
     flat = out.reshape(-1)
@@ -103,8 +93,7 @@ class Network:
             "uniform" weights and biases U(−1, 1), like a first hand-written network.
     - seed: an int or an np.random.Generator, for reproducible weights.
     - dtype: np.float64 (for gradient checks) or np.float32 (faster training).
-    - weights, biases: given parameters instead of a random draw (``from_arrays``
-      passes them, after reading ``sizes`` from them); they must match ``sizes``.
+    - weights, biases: parameters matching sizes, instead of a random draw (``from_arrays``).
 
     Attributes:
     - weights: [W1 (n1, n0), W2 (n2, n1), …], stored (out, in).
@@ -168,14 +157,10 @@ class Network:
         - weights: [W1 (n1, n0), W2 (n2, n1), …], stored (out, in); sizes are read from them.
         - biases:  [b1 (n1,), b2 (n2,), …].
         - cost, output: as for Network; init: only recorded (how the weights were first drawn).
-        - dtype: the parameters' dtype, a floating-point one; None keeps W1's (float64
-          when W1 is a nested list or holds integers). Arrays that already have it are
-          used as given, not copied.
+        - dtype: a floating-point dtype; None keeps W1's (float64 for lists or integers).
+          Arrays that already have it are used as given, not copied.
         Returns:
-        - a Network with sizes [n0, n1, …, nL], built by ``Network(sizes, …, weights=…, biases=…)``.
-        Raises:
-        - ValueError for an unknown cost, output or init, a dtype that is not floating
-          point, or shapes that do not chain.
+        - ``Network(sizes, …, weights=…, biases=…)``; a ValueError if the shapes do not chain.
         """
         weights, biases = list(weights), list(biases)
         if not weights or len(weights) != len(biases):
@@ -206,13 +191,7 @@ class Network:
     # --- forward -------------------------------------------------------------
 
     def forward(self, X):
-        """The network's output.
-
-        Inputs:
-        - X: one sample (n_in,) or a batch of rows (B, n_in).
-        Returns:
-        - a: (n_out,) for one sample, (B, n_out) for a batch.
-        """
+        """The network's output: X (n_in,) or (B, n_in) -> a (n_out,) or (B, n_out)."""
         X, single = self._check_X(X)
         A = self.forward_batch(X)[1][-1]
         return A[0] if single else A
@@ -220,11 +199,8 @@ class Network:
     def forward_all(self, X):
         """Every layer's weighted input and activation, as backprop needs them.
 
-        Inputs:
-        - X: one sample (n_in,) or a batch (B, n_in).
-        Returns:
-        - zs: [z1, …, zL], each (n_l,) for one sample or (B, n_l) for a batch.
-        - activations: [x, a1, …, aL]; activations[0] is the input itself.
+        X: one sample (n_in,) or a batch (B, n_in). Returns zs [z1, …, zL], each (n_l,) or
+        (B, n_l), and activations [x, a1, …, aL] (activations[0] is the input itself).
         """
         X, single = self._check_X(X)
         zs, activations = self.forward_batch(X)
@@ -256,25 +232,17 @@ class Network:
     def backprop(self, X, y):
         """Gradients of the mean cost over the batch (no L2 term), by backpropagation.
 
-        Inputs:
-        - X: one sample (n_in,) or a batch of rows (B, n_in), B ≥ 1.
-        - y: its integer label, or integer labels (B,).
-        Returns:
-        - nabla_w: [∂C/∂W1 (n1, n0), …], the shapes of ``weights``, in their dtype.
-        - nabla_b: [∂C/∂b1 (n1,), …], the shapes of ``biases``.
+        Inputs: X, one sample (n_in,) or a batch (B, n_in), B ≥ 1; y, its label or labels (B,).
+        Returns: nabla_w [∂C/∂W1 (n1, n0), …] and nabla_b [∂C/∂b1 (n1,), …], in the parameters' dtype.
         """
         X, _, T = self.check_data(X, y)
         nabla_w, nabla_b, _ = self.backprop_batch(X, T)
         return nabla_w, nabla_b
 
     def deltas(self, X, y):
-        """The error δ^l = ∂C/∂z^l of every layer (for one sample's own cost, not divided by B).
+        """The error δ^l = ∂C/∂z^l of every layer, each sample's own (not divided by B).
 
-        Inputs:
-        - X: one sample (n_in,) or a batch (B, n_in).
-        - y: its integer label, or labels (B,).
-        Returns:
-        - deltas: [δ1, …, δL], each (n_l,) for one sample or (B, n_l) for a batch.
+        X (n_in,) or (B, n_in), y a label or labels (B,) -> [δ1, …, δL], each (n_l,) or (B, n_l).
         """
         single = np.ndim(X) == 1
         X, _, T = self.check_data(X, y)
@@ -311,16 +279,12 @@ class Network:
     def backprop_sample(self, x, y):
         """Backprop for ONE sample with 1-D vectors: the per-sample reference.
 
-        This is notebook 03's algorithm, kept as written there: a loop over
-        layers, ``np.outer`` for the weight gradients, ``W.T @ delta`` to send
-        the error back one layer. ``backprop`` must agree with its average over
-        a batch (tests check it to 1e-12 in float64).
+        Notebook 03's algorithm as written there: a loop over layers, ``np.outer`` for the
+        weight gradients, ``W.T @ delta`` to send the error back. ``backprop`` must agree
+        with its average over a batch (tested to 1e-12 in float64).
 
-        Inputs:
-        - x: one image (n_in,).
-        - y: its integer label.
-        Returns:
-        - nabla_w: [(n1, n0), …]; nabla_b: [(n1,), …]: the gradient of this sample's cost.
+        Inputs: x, one image (n_in,); y, its integer label.
+        Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …]: the gradient of this sample's cost.
         """
         X, _, T = self.check_data(x, y, one_sample=True)
         x, t = X[0], T[0]                                       # (n_in,), (n_out,)
@@ -342,15 +306,9 @@ class Network:
         return nabla_w, nabla_b
 
     def backprop_loop(self, X, y):
-        """The mean gradient over a batch, one sample at a time with ``backprop_sample``.
+        """The mean gradient over a batch X (B, n_in), y (B,), one ``backprop_sample`` at a time.
 
-        The slow, obvious version: the per-sample reference that the
-        vectorised ``backprop`` is checked and timed against.
-
-        Inputs:
-        - X: (B, n_in); y: integer labels (B,).
-        Returns:
-        - nabla_w, nabla_b: as ``backprop``.
+        The slow, obvious version that ``backprop`` is checked and timed against. Returns as ``backprop``.
         """
         X, y, _ = self.check_data(X, y, targets=False)
         nabla_w = [np.zeros_like(W) for W in self.weights]
@@ -366,67 +324,33 @@ class Network:
     # --- cost and predictions ---------------------------------------------------
 
     def cost(self, X, y):
-        """The mean cost over the batch (no L2 term).
-
-        Inputs:
-        - X: (n_in,) or (B, n_in), B ≥ 1; y: a label or labels (B,).
-        Returns:
-        - a Python float.
-        """
+        """The mean cost (no L2 term), a float: X (n_in,) or (B, n_in), B ≥ 1; y a label or labels (B,)."""
         X, _, T = self.check_data(X, y)
         return self.mean_cost(X, T)
 
-    def mean_cost(self, X, T, chunk=None):
-        """The mean cost over the rows of a batch that ``check_data`` has already checked.
+    def mean_cost(self, X, T):
+        """The mean cost, a float, over a batch that ``check_data`` has already checked.
 
-        Inputs:
-        - X: (B, n_in), T: one-hot targets (B, n_out), B ≥ 1 (not checked).
-        - chunk: None for one forward pass and one ``.mean()`` (``cost``, the gradient
-          check); k for k rows at a time, the per-chunk sums added up and divided by
-          B at the end, so memory stays bounded on a large set (``train.sgd``). The
-          two round differently in the last bits; each caller keeps its own.
-        Returns:
-        - a Python float.
+        X (B, n_in) and one-hot T (B, n_out), B ≥ 1, are not checked again.
         """
-        if chunk is None:
-            zs, activations = self.forward_batch(X)
-            return float(self.cost_fn.fn(zs[-1], activations[-1], T, self.output_fn).mean())
-        total = 0.0
-        for k in range(0, X.shape[0], chunk):
-            zs, activations = self.forward_batch(X[k:k + chunk])
-            total += float(self.cost_fn.fn(zs[-1], activations[-1], T[k:k + chunk],
-                                           self.output_fn).sum())
-        return total / X.shape[0]
+        zs, activations = self.forward_batch(X)
+        return float(self.cost_fn.fn(zs[-1], activations[-1], T, self.output_fn).mean())
 
     def predict(self, X):
-        """The predicted digit: the index of the largest output.
-
-        Inputs:
-        - X: (n_in,) or (B, n_in).
-        Returns:
-        - an int for one sample, or integer labels (B,).
-        """
+        """The predicted digit, the index of the largest output: X (n_in,) or (B, n_in) -> an int or (B,)."""
         a = self.forward(X)
         return int(a.argmax()) if a.ndim == 1 else a.argmax(axis=1)
 
     def accuracy(self, X, y):
-        """Fraction of samples classified correctly, a float in [0, 1].
-
-        Inputs:
-        - X: (B, n_in), B ≥ 1; y: integer labels (B,).
-        """
+        """Fraction of samples classified correctly, in [0, 1]: X (B, n_in), B ≥ 1; y labels (B,)."""
         X, y, _ = self.check_data(X, y, targets=False)
         return float(np.mean(self.forward_batch(X)[1][-1].argmax(axis=1) == y))
 
     # --- copying ---------------------------------------------------------------
 
     def copy(self):
-        """An independent copy (same sizes, cost, output, dtype and parameters).
-
-        Of the same class: a subclass of Network stays that subclass. Its other
-        attributes (a subclass's own) are shared with the original, as ``copy.copy``
-        shares them.
-        """
+        """An independent copy of the parameters and sizes, of the same class (a subclass's
+        own attributes are shared, as ``copy.copy`` shares them)."""
         new = copy.copy(self)
         new.sizes = list(self.sizes)
         new.weights = [W.copy() for W in self.weights]
@@ -434,10 +358,7 @@ class Network:
         return new
 
     def astype(self, dtype):
-        """A copy whose parameters have the given floating-point dtype (e.g. np.float32 for training).
-
-        Raises ValueError for a whole-number dtype, as the constructor does.
-        """
+        """A copy with parameters of a floating-point dtype (np.float32 for training); ints are refused."""
         dtype = check_dtype(dtype)
         new = self.copy()
         new.dtype = dtype
@@ -448,12 +369,10 @@ class Network:
     # --- input checks: a wrong shape or value says what was expected ---------------
 
     def _check_X(self, X, one_sample=False, batch_only=False):
-        """Return (X as a (B, n_in) array of the network's dtype, whether it was one sample).
+        """(X as a (B, n_in) array of the network's dtype, whether it was one sample).
 
-        one_sample: accept only one sample x (n_in,); batch_only: accept only a
-        data set of rows X (N, n_in), as ``train.sgd`` does. A wrong shape is a
-        ValueError naming the expected one, with a hint for the usual mix-ups;
-        raw integer pixels and NaN/inf values are refused (``_check_values``).
+        one_sample / batch_only: accept only x (n_in,) / only rows X (N, n_in). A wrong shape
+        is a ValueError naming the expected one, with a hint for the usual mix-ups.
         """
         X = np.asarray(X)
         n_in = self.sizes[0]
@@ -477,12 +396,8 @@ class Network:
                          f"or (B, {n_in}) for a batch of B samples in rows.{hint}")
 
     def _check_values(self, X):
-        """X (B, n_in) cast to the network's dtype, after checking its values.
-
-        Refused (ValueError): non-numbers, whole numbers above 1 (raw 0–255 pixels),
-        NaN or inf (naming the first such row). Warned: floats in [0, m] with
-        m > UNSCALED_ABOVE, which look like unscaled pixels.
-        """
+        """X (B, n_in) in the network's dtype. Refused: non-numbers, whole numbers above 1
+        (raw pixels), NaN or inf (naming the row); warned: values in [0, m], m > UNSCALED_ABOVE."""
         if X.dtype.kind not in "biuf":
             raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
         if X.size == 0:
@@ -503,26 +418,22 @@ class Network:
         if lo >= 0 and hi > UNSCALED_ABOVE:
             warnings.warn(f"X's values go from {lo:g} to {hi:g}: they look like unscaled pixel "
                           f"values. This network expects pixels in [0, 1]: X = X / "
-                          f"{255 if hi <= 255 else hi:g}",
-                          stacklevel=4)
+                          f"{255 if hi <= 255 else hi:g}", stacklevel=4)
         return X
 
     def check_data(self, X, y, *, one_sample=False, batch_only=False, targets=True):
         """Check a batch once at the boundary; return it ready for the unchecked methods.
 
         Inputs:
-        - X: one sample (n_in,) or a batch (B, n_in), B ≥ 1 (any real dtype; cast to the
-          network's). Refused: a wrong shape (naming the expected one), raw whole-number
-          pixels, NaN or inf (naming the row), no rows at all.
+        - X: one sample (n_in,) or a batch (B, n_in), B ≥ 1, of real numbers. Refused: a wrong
+          shape, raw whole-number pixels, NaN or inf (naming the row), no rows at all.
         - y: an integer label, or integer labels (B,), each in 0 … n_out − 1.
-        - one_sample: accept only one sample x (n_in,); batch_only: only a batch (B, n_in).
+        - one_sample / batch_only: accept only x (n_in,) / only X (B, n_in).
         - targets: False to skip building T (the labels are checked all the same).
         Returns:
-        - X: (B, n_in) in the network's dtype (one sample becomes a batch of one).
-        - y: integer labels (B,).
-        - T: one-hot targets (B, n_out) in the network's dtype, or None if targets=False.
-        Raises:
-        - ValueError (TypeError for non-numbers) naming what was expected.
+        - X (B, n_in) in the network's dtype (one sample becomes a batch of one), y (B,),
+          and one-hot T (B, n_out) in the network's dtype, or None if targets=False.
+        Raises a ValueError (TypeError for non-numbers) naming what was expected.
         """
         X, single = self._check_X(X, one_sample, batch_only)
         y = np.asarray(y)
