@@ -12,18 +12,12 @@ import numpy as np
 def sigmoid(z):
     """The logistic function σ(z) = 1 / (1 + e^(−z)), elementwise.
 
-    Written as ½(1 + tanh(z/2)), which is the same function but never
-    overflows: the textbook form computes e^(−z), and for z = −1000 that is
-    inf (numpy warns "overflow encountered in exp"). In float64 the result is
-    right to about 1e-16 absolute, not relative: below z ≈ −38, where the true
-    σ(z) is under 1e-16, it rounds to exactly 0 (float32: about 6e-8 absolute).
-    That is harmless here: the costs that need ln σ(z) compute it from z
-    (np.logaddexp), never as log(sigmoid(z)).
+    Written as ½(1 + tanh(z/2)), the same function, which never overflows (the
+    textbook e^(−z) is inf for z = −1000). It is right to about 1e-16 absolute in
+    float64 (6e-8 in float32): below z ≈ −38 it rounds to exactly 0, harmless since
+    the costs compute ln σ(z) from z (np.logaddexp), never as log(sigmoid(z)).
 
-    Inputs:
-    - z: array of any shape.
-    Returns:
-    - a: array of the same shape and float dtype, values in [0, 1].
+    z: array of any shape -> a: the same shape and float dtype, values in [0, 1].
     """
     z = np.asarray(z)
     return 0.5 * (1.0 + np.tanh(0.5 * z))
@@ -32,13 +26,8 @@ def sigmoid(z):
 def sigmoid_prime(z):
     """The derivative σ'(z) = σ(z)(1 − σ(z)), elementwise.
 
-    Note that it takes **z**, not the activation a = σ(z). Passing a instead
-    is a classic bug (notebook 04 shows what it does to the gradient).
-
-    Inputs:
-    - z: array of any shape.
-    Returns:
-    - array of the same shape, values in [0, 0.25].
+    It takes **z**, not the activation a = σ(z): passing a is a classic bug (notebook 04).
+    z: array of any shape -> the same shape, values in [0, 0.25].
     """
     s = sigmoid(z)
     return s * (1.0 - s)
@@ -47,13 +36,8 @@ def sigmoid_prime(z):
 def softmax(z):
     """Softmax along the last axis: a_j = e^(z_j) / Σ_k e^(z_k).
 
-    The row maximum is subtracted first; that leaves the result unchanged and
-    keeps e^(·) from overflowing.
-
-    Inputs:
-    - z: (n,) or (B, n).
-    Returns:
-    - a: same shape; each row is positive and sums to 1.
+    The row maximum is subtracted first: the result is unchanged and e^(·) cannot overflow.
+    z: (n,) or (B, n) -> a: the same shape; each row is positive and sums to 1.
     """
     z = np.asarray(z)
     e = np.exp(z - z.max(axis=-1, keepdims=True))
@@ -88,18 +72,13 @@ class Sigmoid:
 
         Each a_j depends only on z_j, so the Jacobian is diagonal and the
         chain rule is an elementwise product: δ = ∂C/∂a ⊙ σ'(z).
-
-        Inputs:
-        - z, a, grad_a: (..., n).
-        Returns:
-        - delta: (..., n).
+        z, a, grad_a: (..., n) -> delta: (..., n).
         """
         return grad_a * a * (1.0 - a)
 
 
 class Softmax:
-    """Softmax output layer: a = softmax(z), outputs positive and summing to 1.
-    """
+    """Softmax output layer: a = softmax(z), outputs positive and summing to 1."""
 
     name = "softmax"
 
@@ -114,11 +93,7 @@ class Softmax:
 
         Every a_j depends on every z_k (∂a_j/∂z_k = a_j(1[j=k] − a_k)), so
         δ_k = Σ_j ∂C/∂a_j · ∂a_j/∂z_k = a_k (∂C/∂a_k − Σ_j ∂C/∂a_j a_j).
-
-        Inputs:
-        - z, a, grad_a: (..., n).
-        Returns:
-        - delta: (..., n).
+        z, a, grad_a: (..., n) -> delta: (..., n).
         """
         return a * (grad_a - (grad_a * a).sum(axis=-1, keepdims=True))
 
@@ -131,8 +106,7 @@ OUTPUTS = {"sigmoid": Sigmoid, "softmax": Softmax}
 # layer, δ^L = ∂C/∂z^L (`delta`). Batch costs are the mean of `fn` over rows.
 
 class QuadraticCost:
-    """C = ½‖a − t‖² per sample, t the one-hot target.
-    """
+    """C = ½‖a − t‖² per sample, t the one-hot target."""
 
     name = "quadratic"
 
