@@ -1,20 +1,15 @@
-"""Gradient checking: compare backprop with central differences of the cost.
+"""Gradient checking: compare backprop with central differences of the mean batch cost.
 
-For every parameter θ (an entry of some W^l or b^l) the numerical gradient is
-the central difference of the **mean** batch cost (no L2 term)::
+For every entry θ of some W^l or b^l (no L2 term)::
 
     ∂C/∂θ ≈ (C(θ + h) − C(θ − h)) / 2h          error O(h²) from the Taylor series
 
-and the check compares it with the analytic gradient from a backprop function,
-one parameter array at a time (W1, b1, W2, b2, …), with ``rel_error``.
+compared with a backprop's gradient one array at a time (W1, b1, W2, b2, …) by ``rel_error``.
+Why float64: the difference C(θ + h) − C(θ − h) loses about eps·|C|/h to rounding, ≈ 1e-11
+in float64 with h = 1e-5 but ≈ 1e-2 in float32: as big as the bugs we look for.
 
-Why float64: the cost difference C(θ + h) − C(θ − h) loses digits to rounding,
-about eps·|C| / h in the quotient. In float64 (eps ≈ 2.2e-16) with h = 1e-5
-that is ≈ 1e-11, far below any real bug. In float32 (eps ≈ 1.2e-7) it is
-≈ 1e-2: as big as the bugs we are looking for, so the check would be noise.
-
-Verdicts use this project's own scale, derived from the CS231n notes and stricter
-than theirs (they call > 1e-2 "probably wrong"); our cost is smooth, so:
+Verdicts use this project's scale, stricter than the CS231n notes (they call > 1e-2
+"probably wrong"), since our cost is smooth:
 
     rel. error ≤ 1e-7         good
     1e-7 … 1e-4               suspicious (fine only for costs with kinks; ours is smooth)
@@ -39,20 +34,14 @@ def rel_error(a, b):
 
         rel_error(a, b) = max|a − b| / max(1e-8, max(|a| + |b|))
 
-    i.e. the largest absolute difference, divided by the largest |a| + |b| in
-    the array, about twice its largest magnitude. So a flipped sign gives exactly 1.
-    The 1e-8 floor is CS231n's (their helper takes max over entries of
-    |a − b| / max(1e-8, |a| + |b|), entry by entry): it avoids 0/0 when both are
-    all zeros. Scaling by the array's largest entries, rather than entry by
-    entry, keeps gradients that are nearly zero (where finite differences are
-    all rounding) from dominating. Entries where ``b`` is NaN (the numerical gradient of an entry
-    that was not sampled) are ignored; NaN or inf anywhere else gives ``inf``.
+    The largest difference over the largest |a| + |b| (about twice the largest magnitude), so
+    a flipped sign gives exactly 1. The 1e-8 floor (against 0/0) is CS231n's, whose helper
+    takes max over entries of |a − b| / max(1e-8, |a| + |b|) entry by entry; scaling by the
+    whole array instead keeps nearly-zero gradients (all rounding) from dominating.
 
-    Inputs:
-    - a, b: arrays of the same shape, e.g. analytic and numerical ∂C/∂W1 (n1, n0);
-      b may be NaN where not sampled.
-    Returns:
-    - a float; ``inf`` if the shapes differ or a value is not finite where checked.
+    Inputs: a, b, e.g. analytic and numerical ∂C/∂W1 (n1, n0); b is NaN where not sampled
+    (those entries are ignored). Returns: a float; ``inf`` if the shapes differ or a checked
+    value is not finite.
     """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
@@ -72,26 +61,13 @@ PRINT_FLOOR = 1e-8
 
 
 def format_error(error):
-    """A relative error as printed in the tables: '< 1e-8' below PRINT_FLOOR, else 2 digits.
-
-    Inputs:
-    - error: a relative error, a float ≥ 0 (see ``rel_error``), or inf.
-    Returns:
-    - a str: '< 1e-8', '9.6e-01' or 'inf'; the same on every machine for a right gradient.
-    """
+    """A relative error (a float ≥ 0) as printed: '< 1e-8' below PRINT_FLOOR, else 2 digits
+    ('9.6e-01'), or 'inf': the same on every machine for a right gradient."""
     return f"< {PRINT_FLOOR:.0e}".replace("e-0", "e-") if error < PRINT_FLOOR else f"{error:.1e}"
 
 
 def verdict(error):
-    """The verdict for one relative error: 'good', 'suspicious', 'probably wrong' or 'wrong'.
-
-    The scale is in the module docstring.
-
-    Inputs:
-    - error: a relative error, a float ≥ 0 (see ``rel_error``); the limits are THRESHOLDS.
-    Returns:
-    - the verdict, a str.
-    """
+    """'good', 'suspicious', 'probably wrong' or 'wrong' for a relative error ≥ 0 (THRESHOLDS)."""
     for limit, word in THRESHOLDS:
         if error <= limit:
             return word
@@ -99,13 +75,7 @@ def verdict(error):
 
 
 def param_names(net):
-    """['W1', 'b1', 'W2', 'b2', …], layers numbered from 1 as in the notebooks.
-
-    Inputs:
-    - net: a Network (only its number of layers is used).
-    Returns:
-    - a list of 2 × net.num_layers names, in the order of the gradient check's rows.
-    """
+    """['W1', 'b1', 'W2', 'b2', …] for a Network: its rows in the check, layers counted from 1."""
     return [f"{p}{l}" for l in range(1, net.num_layers + 1) for p in ("W", "b")]
 
 
@@ -125,18 +95,16 @@ def _as_float64(net, what):
 def numerical_gradient(net, X, y, *, h=1e-5, num_checks=None, seed=None):
     """Central-difference gradient of the mean batch cost, for every parameter or a sample.
 
-    Each entry θ of each W^l and b^l is nudged to θ ± h in place, the mean cost
-    is recomputed, and θ is restored exactly (also when interrupted, e.g. by Ctrl-C). Costs 2 forward passes per entry:
-    fine for every entry of a small network, use ``num_checks`` for [784, 30, 10].
+    Each entry θ is nudged to θ ± h in place and restored exactly (also on Ctrl-C): 2 forward
+    passes per entry, fine for a small network; use ``num_checks`` for [784, 30, 10].
 
     Inputs:
     - net: a Network, ideally float64 (a float32 one is checked as a float64 copy, with a warning).
     - X: a batch of rows (B, n_in), or one sample (n_in,).
     - y: integer labels (B,), or one label.
     - h: the step.
-    - num_checks: None for every entry; an int k for k random entries of each
-      array (all entries if the array has fewer).
-    - seed: int or np.random.Generator choosing the sampled entries.
+    - num_checks: None for every entry, or k random entries of each array; seed: an int or a
+      np.random.Generator choosing them.
     Returns:
     - nabla_w: [≈∂C/∂W1 (n1, n0), ≈∂C/∂W2 (n2, n1), …], float64; entries not sampled are NaN.
     - nabla_b: [≈∂C/∂b1 (n1,), …], likewise.
@@ -147,7 +115,7 @@ def numerical_gradient(net, X, y, *, h=1e-5, num_checks=None, seed=None):
 
 
 def _numerical_gradient(net, X, T, *, h, num_checks, seed):
-    """numerical_gradient on inputs already checked: float64 net, X (B, n_in), one-hot T (B, n_out)."""
+    """numerical_gradient on checked inputs: float64 net, X (B, n_in), one-hot T (B, n_out)."""
     rng = np.random.default_rng(seed)
     grads = []
     for p in [q for W, b in zip(net.weights, net.biases) for q in (W, b)]:
@@ -184,16 +152,11 @@ def _call_backprop(backprop, net, X, y, original):
 
 
 class GradCheckResult:
-    """What ``check_gradients`` found: one row per parameter array.
+    """What ``check_gradients`` found, one row per parameter array; printing it shows the table.
 
-    Attributes:
-    - names: ['W1', 'b1', 'W2', 'b2', …].
-    - shapes: the expected shape of each array, e.g. (30, 784).
-    - errors: {name: relative error}, see ``rel_error``.
-    - verdicts: {name: 'good' | 'suspicious' | 'probably wrong' | 'wrong' | 'wrong shape'}.
-    - analytic, numerical: {name: array}, the two gradients (numerical has NaN where not sampled).
-    - tol: the error up to which ``passed`` is True.
-    Printing it (or leaving it last in a notebook cell) shows the table.
+    Attributes: names ['W1', 'b1', …]; shapes (the expected ones); errors {name: rel_error};
+    verdicts {name: 'good' | 'suspicious' | 'probably wrong' | 'wrong' | 'wrong shape …'};
+    analytic, numerical {name: array} (NaN where not sampled); tol (``passed`` up to it).
     """
 
     def __init__(self, names, shapes, analytic, numerical, tol, note=""):
@@ -226,14 +189,13 @@ class GradCheckResult:
             yield (name, str(tuple(shape)), f"{checked}", format_error(self.errors[name]),
                    self.verdicts[name])
 
+    def _status(self):
+        return (f"{'PASSED' if self.passed else 'FAILED'}: max rel. error "
+                f"{format_error(self.max_error)} (tolerance {self.tol:.0e})")
+
     def __str__(self):
-        lines = [format_table(("param", "shape", "checked", "rel. error", "verdict"), self._rows())]
-        status = "PASSED" if self.passed else "FAILED"
-        lines.append(f"{status}: max rel. error {format_error(self.max_error)} "
-                     f"(tolerance {self.tol:.0e})")
-        if self.note:
-            lines.append(self.note)
-        return "\n".join(lines)
+        table = format_table(("param", "shape", "checked", "rel. error", "verdict"), self._rows())
+        return "\n".join([table, self._status()] + ([self.note] if self.note else []))
 
     __repr__ = __str__
 
@@ -243,27 +205,22 @@ class GradCheckResult:
             f"<tr><td>{n}</td><td>{s}</td><td>{c}</td><td>{e}</td>"
             f"<td style='color:{colour.get(v, '#cf222e')}'>{v}</td></tr>"
             for n, s, c, e, v in self._rows())
-        status = "PASSED" if self.passed else "FAILED"
-        note = f"<br>{self.note}" if self.note else ""
+        status, rest = self._status().split(":", 1)
         return ("<table><tr><th>param</th><th>shape</th><th>checked</th><th>rel. error</th>"
-                f"<th>verdict</th></tr>{cells}</table><p><b>{status}</b>: max rel. error "
-                f"{format_error(self.max_error)} (tolerance {self.tol:.0e}){note}</p>")
+                f"<th>verdict</th></tr>{cells}</table><p><b>{status}</b>:{rest}"
+                f"{'<br>' + self.note if self.note else ''}</p>")
 
 
 def check_gradients(net, X, y, backprop=None, *, h=1e-5, num_checks=None, seed=None, tol=1e-7):
     """Check a backprop function against central differences, one parameter array at a time.
 
     Inputs:
-    - net: a Network, ideally float64 (a float32 one is checked as a float64
-      copy, with a loud warning explaining why).
-    - X: a batch of rows (B, n_in), or one sample (n_in,).
-    - y: integer labels (B,), or one label.
-    - backprop: the gradient to check. None means ``Network.backprop``.
-      Otherwise any callable ``backprop(net, X, y) -> (nabla_w, nabla_b)``
-      returning lists [∂C/∂W1 (n1, n0), …] and [∂C/∂b1 (n1,), …] of the
-      **mean** batch cost, e.g. a hand-written function or one from
-      ``mnistnet.bugs``; a method bound to ``net`` (``net.backprop_loop``) also
-      works. It is called on a copy of ``net``, so it may modify it.
+    - net: a Network, ideally float64 (a float32 one is checked as a float64 copy, with a
+      loud warning explaining why).
+    - X: a batch of rows (B, n_in), or one sample (n_in,); y: integer labels (B,), or one.
+    - backprop: None (``Network.backprop``) or any ``backprop(net, X, y) -> (nabla_w,
+      nabla_b)``, [∂C/∂W1 (n1, n0), …] and [∂C/∂b1 (n1,), …] of the **mean** cost (e.g. from
+      ``mnistnet.bugs``, ``net.backprop_loop``, ``from_layers``); it gets a copy of ``net``.
     - h, num_checks, seed: as ``numerical_gradient`` (num_checks=k samples k entries per array).
     - tol: the relative error up to which the check passes (1e-7: 'good').
     Returns:
@@ -294,50 +251,40 @@ def check_gradients(net, X, y, backprop=None, *, h=1e-5, num_checks=None, seed=N
 def from_layers(net, step, *, learning_rate=None, copy=True):
     """Make class-based code with ``net.layers`` checkable by check_gradients and check_backprop.
 
-    Learner-style code keeps its parameters in layer objects and often updates
-    them in place inside its backward pass (``layer.weights -= lr * grad``). The
-    checkers want a function that takes the parameters and returns gradients;
-    this wraps such code into one.
+    Learner-style code keeps its parameters in layer objects and often updates them in place
+    in its backward pass (``layer.weights -= lr * grad``); this wraps it into the function the
+    checkers call, on a fresh copy of the parameters each time.
 
     Inputs:
-    - net: your network object; ``net.layers[l].weights`` (n_out, n_in) and
-      ``net.layers[l].biases`` (n_out,) are the parameters, input layer first.
-    - step: ``step(net, x, y)``, one training step on ONE sample: forward pass,
-      backprop and, if you like, the update. x (n_in,), y an integer label. E.g.
-      ``lambda net, x, y: (net.feed_forward(x), net.propagate_back(x, y))``. A
-      method bound to ``net`` works too (it runs on the copy).
-    - learning_rate: the η your step updates with. Needed when step returns
-      None: the gradients are then read from the update, (W_before − W_after) / η.
-      If step returns (nabla_w, nabla_b) ([dW1 (n1, n0), …], [db1 (n1,), …]), those are used.
-    - copy: True (default): every call works on a shallow copy of ``net`` whose
-      layers are copies holding fresh copies of the checker's arrays, so an
-      update in place changes neither the checker's arrays nor your ``net``.
-      False: the checker's own arrays go into your ``net``'s layers, so the
-      checker reports an update in place ("changed in place by fn").
+    - net: your object; ``net.layers[l].weights`` (n_out, n_in), ``.biases`` (n_out,), input first.
+    - step: ``step(net, x, y)``, one training step on ONE sample x (n_in,), y an integer: forward,
+      backprop and, if you like, the update; e.g. ``lambda net, x, y: (net.feed_forward(x),
+      net.propagate_back(x, y))``, or a method bound to ``net`` (run on the copy).
+    - learning_rate: η of your update. If step returns None the gradients are read from the
+      update, (W_before − W_after) / η; if it returns (nabla_w, nabla_b), those are used.
+    - copy: True (default): each call runs on a shallow copy of ``net`` holding fresh copies of
+      the arrays, so an update in place changes neither the checker's arrays nor ``net``.
+      False: the checker's own arrays go into ``net``, and it reports an update in place.
     Returns:
-    - fn, accepted by both checkers: ``check_backprop(fn)`` calls
-      ``fn(weights, biases, x, y)``; ``check_gradients(net64, X, y, backprop=fn)``
-      calls ``fn(network, X, y)``. For a batch X (B, n_in) the step runs once per
-      row, each time from the same parameters, and the gradients are averaged:
-      the gradient of the mean cost. Returns ([dW1 (n1, n0), …], [db1 (n1,), …]).
+    - fn, for ``check_backprop(fn)`` (called ``fn(weights, biases, x, y)``) and for
+      ``check_gradients(net64, X, y, backprop=fn)`` (called ``fn(network, X, y)``); a batch
+      X (B, n_in) runs the step once per row from the same parameters and averages: the
+      gradient of the mean cost, ([dW1 (n1, n0), …], [db1 (n1,), …]).
     """
     if not hasattr(net, "layers"):
         raise TypeError(f"from_layers: net must have a list net.layers of layers with .weights "
                         f"and .biases; got a {type(net).__name__} without .layers")
 
     def one_sample(weights, biases, x, y):
-        target = net
+        target = _copy.copy(net) if copy else net
         if copy:
-            target = _copy.copy(net)
             target.layers = [_copy.copy(layer) for layer in net.layers]
         for layer, W, b in zip(target.layers, weights, biases):
-            layer.weights = np.array(W, dtype=np.float64) if copy else W
-            layer.biases = np.array(b, dtype=np.float64) if copy else b
+            layer.weights, layer.biases = (np.array(W, float), np.array(b, float)) if copy \
+                else (W, b)
         before = [(np.array(l.weights), np.array(l.biases)) for l in target.layers]
-        if inspect.ismethod(step) and step.__self__ is net:
-            result = step.__func__(target, x, y)
-        else:
-            result = step(target, x, y)
+        bound = inspect.ismethod(step) and step.__self__ is net
+        result = step.__func__(target, x, y) if bound else step(target, x, y)
         if result is not None:
             return result
         if learning_rate is None:
@@ -353,9 +300,8 @@ def from_layers(net, step, *, learning_rate=None, copy=True):
         if np.ndim(x) == 1:
             return one_sample(weights, biases, x, y)
         grads = [one_sample(weights, biases, row, label) for row, label in zip(x, np.ravel(y))]
-        mean = [[np.mean([np.asarray(g[part][l]) for g in grads], axis=0)
-                 for l in range(len(grads[0][part]))] for part in (0, 1)]
-        return mean[0], mean[1]
+        return tuple([np.mean([np.asarray(g[part][l]) for g in grads], axis=0)
+                      for l in range(len(grads[0][part]))] for part in (0, 1))
 
     fn.__name__ = getattr(step, "__name__", "step")
     return fn
@@ -364,16 +310,10 @@ def from_layers(net, step, *, learning_rate=None, copy=True):
 def from_network_backprop(backprop, **network_kwargs):
     """Turn ``backprop(net, X, y)`` into the ``fn(weights, biases, X, y)`` the checkers take.
 
-    It runs the planted bugs of ``mnistnet.bugs`` (and ``Network.backprop`` itself)
-    through ``check_backprop``.
-
-    Inputs:
-    - backprop: a function (net, X (B, n0), y (B,)) -> (nabla_w, nabla_b).
-    - network_kwargs: passed to ``Network.from_arrays``: cost, output, init, dtype
-      (defaults: cost="quadratic", output="sigmoid", dtype float64).
-    Returns:
-    - fn(weights, biases, X, y): builds a Network with these weights [W1 (n1, n0), …]
-      and biases [b1 (n1,), …] and calls backprop on it (a batch function).
+    Inputs: backprop (net, X (B, n0), y (B,)) -> (nabla_w, nabla_b), e.g. a planted bug of
+    ``mnistnet.bugs``; network_kwargs for ``Network.from_arrays`` (cost, output, init, dtype;
+    float64 unless given). Returns: fn(weights [W1 (n1, n0), …], biases [b1 (n1,), …], X, y),
+    a batch function calling backprop on a Network built from them.
     """
     network_kwargs.setdefault("dtype", np.float64)   # gradients are checked in float64
 
