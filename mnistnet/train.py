@@ -124,11 +124,6 @@ class Progress:
         self.stop_reason = reason
         self.stop_event.set()
 
-    @property
-    def stop_requested(self):
-        """True once the stop event is set."""
-        return self.stop_event.is_set()
-
     def __repr__(self):
         return (f"Progress(epoch {self.epoch}/{self.epochs}, batch {self.batch}/"
                 f"{self.batches_per_epoch}, η={self.learning_rate}, {self.seconds:.1f} s)")
@@ -279,10 +274,9 @@ def _learning_rate(eta, l2, n):
     if not (math.isfinite(eta) and eta >= 0):
         raise ValueError(f"the learning rate must be a number >= 0, got {eta!r}")
     if 1.0 - eta * l2 / n <= 0:
-        raise ValueError(f"l2 = {l2:g} is too large for η = {eta:g} and n = {n} training "
-                         f"samples: the weight decay factor 1 − ηλ/n = {1 - eta * l2 / n:.3g} "
-                         f"multiplies every weight at each step and must stay above 0; "
-                         f"use l2 < n/η = {n / eta:.4g} (the book uses λ = 5 for n = 50 000)")
+        raise ValueError(f"l2 = {l2:g} is too large for η = {eta:g} and n = {n} training samples: "
+                         f"the weight decay factor 1 − ηλ/n = {1 - eta * l2 / n:.3g} must stay "
+                         f"above 0; use l2 < n/η = {n / eta:.4g} (the book: λ = 5 for n = 50 000)")
     return eta
 
 
@@ -293,30 +287,31 @@ def _checked_once(backprop):
     def hook(net, X, y):
         result = backprop(net, X, y)
         if not checked:
-            _check_gradients(net, result)
-            checked.append(True)
+            checked.append(_check_gradients(net, result))
         return result
     return hook
 
 
 def _check_gradients(net, result):
     """A ValueError/TypeError unless result is (nabla_w, nabla_b) shaped like net's parameters."""
+    what = "the backprop function passed to sgd"
     try:
         nabla_w, nabla_b = result
         grads = [list(nabla_w), list(nabla_b)]
     except (TypeError, ValueError):
-        raise TypeError(f"the backprop function passed to sgd must return a pair (nabla_w, "
-                        f"nabla_b) of lists of arrays; it returned {type(result).__name__}") from None
+        raise TypeError(f"{what} must return a pair (nabla_w, nabla_b) of lists of arrays; it "
+                        f"returned {type(result).__name__}") from None
     for name, g, params, letter in (("nabla_w", grads[0], net.weights, "W"),
                                     ("nabla_b", grads[1], net.biases, "b")):
         shapes = [p.shape for p in params]
         if len(g) != len(params):
-            raise ValueError(f"the backprop function passed to sgd returned {len(g)} arrays in "
-                             f"{name}; expected {len(params)}, one per layer, of shapes {shapes}")
+            raise ValueError(f"{what} returned {len(g)} arrays in {name}; expected "
+                             f"{len(params)}, one per layer, of shapes {shapes}")
         for l, (a, shape) in enumerate(zip(g, shapes), start=1):
             if np.shape(a) != shape:
-                raise ValueError(f"the backprop function passed to sgd returned {name}[{l - 1}] "
-                                 f"of shape {np.shape(a)}; expected {shape}, the shape of {letter}{l}")
+                raise ValueError(f"{what} returned {name}[{l - 1}] of shape {np.shape(a)}; "
+                                 f"expected {shape}, the shape of {letter}{l}")
+    return True
 
 
 # --- BLAS threads: overlapping runs restore the setting from before the first -------------------
@@ -405,12 +400,11 @@ class Monitor:
             self._call_back()
 
     def end_epoch(self):
-        """Evaluate and record the epoch (none if stopped before its first mini-batch),
-        raise Diverged if it failed, call back; return False when training must stop."""
+        """Evaluate, record, check and call back; False when training must stop."""
         seconds, cpu_seconds = time.perf_counter() - self.t0, time.process_time() - self.c0
         p, h = self.progress, self.history
         if p.batch == 0 and self.stop_event.is_set():
-            return False
+            return False                                   # stopped before this epoch began
         t0 = time.perf_counter()
         cost, dead = self._cost_and_dead()
         penalty = 0.5 * self.l2 / self.n * sum(float(np.sum(W * W)) for W in self.net.weights)
@@ -478,27 +472,26 @@ class Monitor:
 
     def _likely_cause(self):
         """The likely cause of a failure and its remedy: the first of data, λ, backprop, η."""
-        eta, batch_size = self.progress.learning_rate, self.history.settings["batch_size"]
-        lo, hi = float(self.X_cost.min()), float(self.X_cost.max())
+        eta, hi = self.progress.learning_rate, float(self.X_cost.max())
         fresh = "start again from a fresh network, since these weights are now useless"
         decay = (eta or 0.0) * self.l2 / self.n
-        if lo >= 0 and hi > UNSCALED_ABOVE:
+        if self.X_cost.min() >= 0 and hi > UNSCALED_ABOVE:
             return (f"The likely cause is unscaled inputs: the training images' values reach "
-                    f"{hi:g}, where this network expects pixels in [0, 1], so every unit "
-                    f"saturates. Remedy: scale them (X = X / {255 if hi <= 255 else hi:g}) "
-                    f"and {fresh}.")
+                    f"{hi:g}, where this network expects pixels in [0, 1], so every unit saturates. "
+                    f"Remedy: scale them (X = X / {255 if hi <= 255 else hi:g}) and {fresh}.")
         if decay > STRONG_DECAY:
-            return (f"The likely cause is a weight decay far too strong: l2 = λ = {self.l2:g} "
-                    f"with η = {eta:g} and n = {self.n} shrinks every weight by "
-                    f"{100 * decay:.0f}% at each step (ηλ/n = {decay:.3g}). Remedy: lower λ "
-                    f"(the book uses λ = 5 for n = 50 000) and {fresh}.")
+            return (f"The likely cause is a weight decay far too strong: l2 = λ = {self.l2:g} with "
+                    f"η = {eta:g} and n = {self.n} shrinks every weight by {100 * decay:.0f}% at "
+                    f"each step (ηλ/n = {decay:.3g}). Remedy: lower λ (the book uses λ = 5 for "
+                    f"n = 50 000) and {fresh}.")
         if self.custom:
             return (f"The likely cause is the backprop function passed to sgd: check it with "
                     f"mnistnet.gradcheck.check_gradients (if it is right, the learning rate "
                     f"η = {eta:g} may be too large: try η/10).")
         return (f"The likely cause is a learning rate too large for this network and cost "
-                f"(η = {eta:g}, batch size {batch_size}): the steps overshoot and the weights "
-                f"blow up or saturate. Remedy: lower η (try η/10) and {fresh}.")
+                f"(η = {eta:g}, batch size {self.history.settings['batch_size']}): the steps "
+                f"overshoot and the weights blow up or saturate. Remedy: lower η (try η/10) "
+                f"and {fresh}.")
 
 
 def _guess_cost(net, y):
