@@ -1,22 +1,14 @@
-"""A zoo of classic backprop bugs, each planted in a copy of the correct code; the classic mistakes.
+"""Classic backprop bugs, each planted in a copy of the correct code, and the catalogue of mistakes.
 
-The gradient check (``mnistnet.gradcheck``) must flag every planted bug; the
-learner-feedback checker (``mnistnet.check``) recognises each mistake of the
-catalogue by recomputing it, and reports it with the kind and the advice stored here.
+Every planted bug is ``backprop(net, X, y) -> (nabla_w, nabla_b)`` with X (B, n_in), y (B,),
+nabla_w [(n1, n0), …], nabla_b [(n1,), …], as ``gradcheck.check_gradients`` and ``train.sgd``
+take it, and differs from ``correct_backprop`` in one or two lines marked ``# BUG``. Each is a
+complete copy on purpose: read one and you see the whole function with its bug. They use only
+the Network's public methods (``check_data``, ``forward_batch``).
 
-Every planted bug has the signature of ``gradcheck.check_gradients``' backprop
-argument and of ``train.sgd``'s::
-
-    backprop(net, X, y) -> (nabla_w, nabla_b)
-    X (B, n_in), y integer labels (B,);  nabla_w [(n1, n0), …], nabla_b [(n1,), …]
-
-and differs from ``correct_backprop`` in one or two lines, marked ``# BUG``.
-Each is a complete copy on purpose: read one and you see the whole function
-with its bug. They use only the Network's public methods (``check_data``,
-``forward_batch``).
-
-``MISTAKES`` maps each mistake's name to a ``Mistake`` (kind, summary, advice,
-planted bug if any); ``BUGS`` maps each planted bug's name to (function, summary).
+``MISTAKES`` maps each classic mistake's name to a ``Mistake``: the kind and advice that
+``mnistnet.check`` reports when it recognises it, and the planted bug if there is one;
+``BUGS`` maps each planted bug's name to (function, summary).
 """
 
 from dataclasses import dataclass
@@ -48,12 +40,10 @@ def correct_backprop(net, X, y):
 def missing_transpose(net, X, y):
     """Sends the error back with Wᵀ in row form: ``delta @ W.T`` instead of ``delta @ W``.
 
-    The column formula δ^l = W^(l+1)ᵀ δ^(l+1) copied literally into row form.
-    With weights stored (out, in) the row form is Δ @ W. Symptom: for
-    non-square W it crashes ("matmul: Input operand 1 has a mismatch", the
-    lucky case); when W^(l+1) is square (e.g. [20, 10, 10]) it runs and the
-    hidden-layer gradients (W1, b1) are wrong while W2, b2 are right.
-
+    The column formula δ^l = W^(l+1)ᵀ δ^(l+1) copied literally into row form; with weights
+    stored (out, in) the row form is Δ @ W. Symptom: for a non-square W it crashes ("matmul:
+    Input operand 1 has a mismatch", the lucky case); for a square W^(l+1) (e.g. [20, 10, 10])
+    it runs, and W1, b1's gradients are wrong while W2, b2's are right.
     Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
     """
     X, _, T = net.check_data(X, y)
@@ -72,13 +62,10 @@ def missing_transpose(net, X, y):
 def sigma_prime_of_a(net, X, y):
     """Uses σ'(a) instead of σ'(z) in the hidden deltas.
 
-    σ'(z) = σ(z)(1 − σ(z)) is the same number as a(1 − a), since a = σ(z): both
-    ``sigmoid_prime(z)`` and ``a * (1 - a)`` are right. The mistake is to call
-    ``sigmoid_prime`` on the activation, which computes σ(a)(1 − σ(a)), the
-    sigmoid applied twice. Symptom: hidden-layer gradients off by a factor that
-    varies from unit to unit (rel. error > 1e-2, 'wrong'; how large depends on
-    the network); training still learns, only worse, so only a check catches it.
-
+    σ'(z) = σ(z)(1 − σ(z)) is the same number as a(1 − a), since a = σ(z): ``sigmoid_prime(z)``
+    and ``a * (1 - a)`` are both right. The mistake is ``sigmoid_prime(a)``, σ(a)(1 − σ(a)), the
+    sigmoid applied twice. Symptom: hidden-layer gradients off by a factor that varies from
+    unit to unit (rel. error > 1e-2, 'wrong'); training still learns, only worse.
     Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
     """
     X, _, T = net.check_data(X, y)
@@ -97,10 +84,8 @@ def sigma_prime_of_a(net, X, y):
 def missing_sigma_prime(net, X, y):
     """Forgets the ⊙ σ'(z) factor when sending the error back to a hidden layer.
 
-    Symptom: hidden-layer gradients too large, each unit's by its own factor
-    1/σ'(z) ≥ 4 (rel. error > 1e-2, 'wrong'; how large depends on the network);
-    the output layer's gradients are right.
-
+    Symptom: hidden-layer gradients too large, each unit's by its own factor 1/σ'(z) ≥ 4
+    (rel. error > 1e-2, 'wrong'); the output layer's gradients are right.
     Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
     """
     X, _, T = net.check_data(X, y)
@@ -119,9 +104,8 @@ def missing_sigma_prime(net, X, y):
 def wrong_sign(net, X, y):
     """Output error with the sign flipped: t − a instead of a − t.
 
-    Every gradient is exactly the negative of the true one (rel. error 1,
-    'wrong'), so gradient descent climbs the cost: training makes it worse.
-
+    Every gradient is exactly the negative of the true one (rel. error 1, 'wrong'), so
+    gradient descent climbs the cost: training makes it worse.
     Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
     """
     X, _, T = net.check_data(X, y)
@@ -140,11 +124,9 @@ def wrong_sign(net, X, y):
 def bias_wrong_axis(net, X, y):
     """Sums the bias gradient over the wrong axis: ``delta.sum(axis=1)`` (per sample, over units).
 
-    Symptom: ∂C/∂b has shape (B,) instead of (n_out,), which the check reports
-    as 'wrong shape', and b -= η ∂C/∂b fails to broadcast. Where B equals a
-    layer's size the shape fits and only the values are wrong: with B = 10 on
+    Symptom: ∂C/∂b has shape (B,) instead of (n_out,) ('wrong shape'), and b -= η ∂C/∂b fails
+    to broadcast. Where B equals a layer's size only the values are wrong: with B = 10 on
     [784, 30, 10], db2 (10,) is silently wrong while db1 (10,) ≠ (30,) still fails.
-
     Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(B,), …].
     """
     X, _, T = net.check_data(X, y)
@@ -163,10 +145,8 @@ def bias_wrong_axis(net, X, y):
 def missing_mean(net, X, y):
     """Forgets the 1/B: returns the gradient of the summed cost, not of the mean.
 
-    Symptom: every gradient B times too large (rel. error (B − 1)/(B + 1));
-    invisible at B = 1. In training it acts as η·B, so results change with
-    the batch size.
-
+    Symptom: every gradient B times too large (rel. error (B − 1)/(B + 1)); invisible at
+    B = 1. In training it acts as η·B, so results change with the batch size.
     Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
     """
     X, _, T = net.check_data(X, y)
@@ -185,13 +165,10 @@ def missing_mean(net, X, y):
 def updated_weights(net, X, y, learning_rate=3.0):
     """Updates W^(l+1) with η first, then uses the NEW W^(l+1) to compute δ^l.
 
-    The mistake of fusing the update into the backward loop: ``W -= η ∇W``
-    runs before ``delta @ W`` sends the error back, so δ^l is computed with
-    weights that have already moved. Modelled here without touching ``net``
-    (the updated weights are a local copy). Symptom: hidden-layer gradients
-    wrong by an amount that grows with η (rel. error → 0 as η → 0).
-
-    Inputs: X (B, n_in); y (B,); learning_rate: η used for the premature update.
+    The update ``W -= η ∇W`` fused into the backward loop runs before ``delta @ W`` sends the
+    error back, so δ^l uses weights that have already moved (a local copy here: ``net`` is not
+    touched). Symptom: hidden-layer gradients wrong by an amount that grows with η.
+    Inputs: X (B, n_in); y (B,); learning_rate: η of the premature update.
     Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
     """
     X, _, T = net.check_data(X, y)
@@ -210,20 +187,12 @@ def updated_weights(net, X, y, learning_rate=3.0):
 
 @dataclass(frozen=True)
 class Mistake:
-    """One classic mistake.
-
-    - name: a short key (the planted bug's name, where there is one).
-    - kind: the ``Finding.kind`` that ``mnistnet.check`` reports for it.
-    - summary: what the code does wrong, in one line.
-    - advice: what the checker tells the learner. For a mistake that scales the
-      result by a constant (``factor``) it is a clause, which the checker may
-      join with others ("the sign is flipped …; 2× too large …"). ``{B}`` stands
-      for the batch size and ``{eta}`` for the learning rate found.
-    - backprop: the planted bug above, or None for a mistake the checker only recomputes.
-    - factor: the constant for a mistake that scales every array ("B": the batch size).
-    - per_sample: the same mistake as it looks in per-sample code with 1-D vectors
-      (``W2.T @ delta2``, notebook 03's form), for the planted bugs; summary is the batch form.
-    """
+    """One classic mistake: name (the planted bug's, if any), kind (the ``Finding.kind`` that
+    ``mnistnet.check`` reports), summary (one line, batch form), advice (the checker's sentence;
+    ``{B}`` is the batch size, ``{eta}`` the η found; for a ``factor`` mistake, a clause the
+    checker may join with others), backprop (the planted bug, or None), factor (the constant it
+    scales every array by; "B": the batch size) and per_sample (the planted bug in per-sample
+    code with 1-D vectors, as notebook 03 writes it: ``W2.T @ delta2``)."""
     name: str
     kind: str
     summary: str
