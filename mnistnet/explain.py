@@ -221,18 +221,14 @@ def _failing_node(line, frame, what):
         sa, sb = _shape(_safe_eval(a, frame)), _shape(_safe_eval(b, frame))
         if sa is None or sb is None:
             unknown = unknown or n
-        elif (_product_shape(sa, sb) is None if what == "product" else
-              not _broadcasts(sa, sb)):
+        elif what == "product" and _product_shape(sa, sb) is None:
             return n
+        elif what != "product":
+            try:
+                np.broadcast_shapes(sa, sb)
+            except ValueError:
+                return n
     return unknown
-
-
-def _broadcasts(sa, sb):
-    try:
-        np.broadcast_shapes(sa, sb)
-    except ValueError:
-        return False
-    return True
 
 
 def explain_exception(error, show_line=True):
@@ -366,14 +362,11 @@ def _explain_from_locals(kind, first, tb, is_shape_error):
 def explain_shape(name, shape, expected, *, what, form, sizes, batch, values_right=False):
     """Say why an array a learner's function returned has the wrong shape, and how to fix it.
 
-    Inputs:
-    - name: "dW1", "db1", … (gradients), "δ1", "δ2" (deltas) or "x", "z1", "a1", "z2", "a2".
-    - shape, expected: the shape returned and the right one; what: "forward", "deltas" or
-      "backprop"; form: "one sample" or "batch"; sizes: [n0, n1, n2]; batch: B.
-    - values_right: for a transposed array, whether its transpose holds the right values.
-    Returns:
-    - (kind, sentence): kind "transpose", "column", "bias_scalar", "bias_axis", "bias_rows",
-      "bias_matrix", "per_sample" or "shape"; the sentence names both shapes and the fix.
+    Inputs: name ("dW1", "db1", …, "δ1", "δ2", "x", "z1", "a1", "z2", "a2"); shape and the
+    expected one; what ("forward", "deltas", "backprop"); form ("one sample", "batch"); sizes
+    [n0, n1, n2]; batch B; values_right (a transposed array's transpose holds the right values).
+    Returns: (kind, sentence): kind "transpose", "column", "bias_scalar", "bias_axis",
+    "bias_rows", "bias_matrix", "per_sample" or "shape"; the sentence names the shapes and fix.
     """
     shape, exp = tuple(shape), tuple(expected)
     formula, fix = _shape_hints(what, form, sizes)[name]

@@ -1,12 +1,6 @@
 """One way to print a table of text: columns padded to a common width, or Markdown.
 
-Used by the checkers' reports (``check``, ``gradcheck``) and the benchmark (``bench``)::
-
-    >>> print(format_table(["param", "rel. error"], [("W1", "3.1e-10"), ("b1", "2.2e-11")]))
-    param  rel. error
-    -----  ----------
-    W1     3.1e-10
-    b1     2.2e-11
+Used by the checkers' reports (``check``, ``gradcheck``) and the benchmark (``bench``).
 """
 
 __all__ = ["format_table"]
@@ -16,12 +10,11 @@ def format_table(headers, rows, align="<", markdown=False):
     """A text table: a header line, a rule, one line per row.
 
     Inputs:
-    - headers: the column titles, n strings.
-    - rows: an iterable of rows, each n values; a value is shown with ``str``, None as "".
-    - align: "<" (left) or ">" (right) for every column, or a string of n such
-      characters, one per column (e.g. "<>>" for a name and two numbers).
-    - markdown: False for padded plain text (columns two spaces apart, no trailing
-      spaces); True for a Markdown table (``| a | b |``, then ``|---|---|``).
+    - headers: n column titles; rows: an iterable of rows of n values (shown with ``str``,
+      None as "").
+    - align: "<" (left) or ">" (right) for every column, or one character per column ("<>>").
+    - markdown: False for plain text (columns two spaces apart, no trailing spaces), True for
+      a Markdown table (``| a | b |``, then ``|---|---|``).
     Returns:
     - the table, a str of lines joined by newlines (no final newline).
     """
