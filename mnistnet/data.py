@@ -355,8 +355,8 @@ def _from_local_pkl(path):
 
 def _download_folder(system_prefix, in_cache=True):
     """A temporary folder for downloads, removed when its ``with`` block ends: in the cache
-    folder if `in_cache` and it can hold one, else (read-only, say) in the system's
-    temporary folder, named `system_prefix` PID-…"""
+    folder if `in_cache` and it can hold one (it may be read-only), else in the system's
+    temporary folder, named `system_prefix` and the process id."""
     if in_cache:
         folder = cache_dir()
         try:
