@@ -1,13 +1,10 @@
 """Pictures: digits, training curves, confusion matrices, hidden units, shape diagrams.
 
-One style everywhere: each function draws into the Axes it is given (``ax=``/``axes=``)
-or into a new Figure from ``new_figure``, and returns the Figure. ``new_figure`` does not
-use pyplot, so drawing works from any thread (the Trainer's in ``mnistnet.widgets``) and
-a figure drawn there never turns up in whichever cell runs next.
-
-In a notebook a returned Figure shows when it is the cell's last value (or with
-``display(fig)``); ``plt.show()`` does not show it, as pyplot never knew about it. To draw
-into a pyplot figure of your own, pass its Axes: ``plot_confusion(y, p, ax=ax2)``.
+Each function draws into the Axes it is given (``ax=``/``axes=``) or into a new Figure from
+``new_figure``, and returns the Figure. ``new_figure`` does not use pyplot, so drawing is safe
+in any thread (the Trainer's) and a figure never turns up in another cell. A returned Figure
+shows when it is a cell's last value (or with ``display(fig)``), not with ``plt.show()``;
+to draw into a pyplot figure of your own, pass its Axes: ``plot_confusion(y, p, ax=ax2)``.
 """
 
 import io
@@ -15,16 +12,14 @@ import io
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Polygon, Rectangle
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 FADED_COLOR = "0.7"          # earlier runs drawn for comparison
 
 
 def new_figure(figsize):
-    """A blank Figure (width, height in inches) with an Agg canvas, made without pyplot.
-
-    Safe in any thread; shown in a notebook when it is a cell's last value.
-    """
+    """A blank Figure (width, height in inches) with an Agg canvas, made without pyplot."""
     fig = Figure(figsize=figsize)
     FigureCanvasAgg(fig)
     return fig
@@ -37,31 +32,25 @@ def png_bytes(fig, dpi=90):
     return buf.getvalue()
 
 
-def _grid(n, cols):
-    cols = min(cols, n)
-    return int(np.ceil(n / cols)), cols
-
-
 def _image_grid(images, draw_one, cols, size, *, height=1.0, axes=None):
-    """Lay images out in a grid and call draw_one(ax, i) for each image i; return the Figure.
+    """Call draw_one(ax, i) for each image i, in a grid of Axes; return the Figure.
 
-    A new figure, ``cols`` images per row of ``size`` × ``size * height`` inches, tidied by
-    tight_layout; or the caller's ``axes``, used in order, extra ones left blank.
+    A new figure has ``cols`` images per row, each ``size`` × ``size * height`` inches, tidied
+    by tight_layout; the caller's ``axes`` are used in order instead, extra ones left blank.
     """
-    layout = axes is None
-    if axes is None:
-        rows, cols = _grid(len(images), cols)
-        fig = new_figure((cols * size, rows * size * height))
-        axes = fig.subplots(rows, cols, squeeze=False)
+    new = axes is None
+    if new:
+        cols = min(cols, len(images))
+        rows = -(-len(images) // cols)             # rounded up
+        axes = new_figure((cols * size, rows * size * height)).subplots(rows, cols, squeeze=False)
     axes = np.ravel(np.asarray(axes, dtype=object))
-    fig = axes[0].figure
     for i, ax in enumerate(axes):
         ax.axis("off")
         if i < len(images):
             draw_one(ax, i)
-    if layout:
-        fig.tight_layout(pad=0.2)
-    return fig
+    if new:
+        axes[0].figure.tight_layout(pad=0.2)
+    return axes[0].figure
 
 
 def show_digits(X, labels=None, predicted=None, cols=10, size=1.0, *, axes=None):
@@ -73,19 +62,16 @@ def show_digits(X, labels=None, predicted=None, cols=10, size=1.0, *, axes=None)
       predicted labels (N,), a wrong one shown in red as "pred / true".
     - cols: images per row; size: inches per image (of a new figure).
     - axes: Axes to draw into instead, one image each in order (no tight_layout).
-    Returns:
-    - the Figure.
+    Returns: the Figure.
     """
     X = np.asarray(X).reshape(len(X), 28, 28)
 
     def draw(ax, i):
         ax.imshow(X[i], cmap="gray_r", vmin=0, vmax=1)
-        if predicted is not None and labels is not None:
-            wrong = predicted[i] != labels[i]
+        if labels is not None:
+            wrong = predicted is not None and predicted[i] != labels[i]
             ax.set_title(f"{predicted[i]} / {labels[i]}" if wrong else f"{labels[i]}",
                          color="red" if wrong else "black", fontsize=9)
-        elif labels is not None:
-            ax.set_title(str(labels[i]), fontsize=9)
 
     return _image_grid(X, draw, cols, size, height=1.15, axes=axes)
 
@@ -95,8 +81,7 @@ def show_weights(W, cols=10, size=1.0):
 
     Inputs:
     - W: first-layer weights (n_hidden, 784); row j holds the weights from every pixel into unit j.
-    Returns:
-    - the Figure.
+    Returns: the Figure.
     """
     W = np.asarray(W)
 
@@ -112,8 +97,7 @@ def confusion_matrix(y_true, y_pred, n=10):
     """Counts of (true, predicted) pairs.
 
     Inputs:
-    - y_true, y_pred: integer labels (N,), each in 0 … n − 1.
-    - n: the number of classes.
+    - y_true, y_pred: integer labels (N,), each in 0 … n − 1; n: the number of classes.
     Returns:
     - M: (n, n) integers, M[i, j] = number of digits i predicted as j.
     """
@@ -128,8 +112,7 @@ def plot_confusion(y_true, y_pred, n=10, ax=None):
     Inputs:
     - y_true, y_pred: integer labels (N,), each in 0 … n − 1; n: the classes, the matrix is (n, n).
     - ax: an Axes to draw into (default: a new figure).
-    Returns:
-    - the Figure.
+    Returns: the Figure.
     """
     M = confusion_matrix(y_true, y_pred, n)
     if ax is None:
@@ -137,15 +120,9 @@ def plot_confusion(y_true, y_pred, n=10, ax=None):
     off = M.astype(float)
     np.fill_diagonal(off, np.nan)          # colour the mistakes, not the (large) diagonal
     image = ax.imshow(off, cmap="Reds")
-    for i in range(n):
-        for j in range(n):
-            if not M[i, j]:
-                continue
-            if i == j:
-                color = "tab:green"
-            else:                          # white on the darkest reds, black elsewhere
-                color = "white" if image.norm(off[i, j]) > 0.6 else "black"
-            ax.text(j, i, M[i, j], ha="center", va="center", fontsize=7, color=color)
+    for i, j in np.argwhere(M):            # the diagonal in green; white on the darkest reds
+        color = "tab:green" if i == j else "white" if image.norm(off[i, j]) > 0.6 else "black"
+        ax.text(j, i, M[i, j], ha="center", va="center", fontsize=7, color=color)
     ax.set(xticks=range(n), yticks=range(n), xlabel="predicted", ylabel="true",
            title=f"accuracy {np.trace(M) / max(M.sum(), 1):.2%}")
     return ax.figure
@@ -171,14 +148,9 @@ def run_label(history, etas=None):
     s = history.settings
     if etas is None:
         etas = [e for e in history.learning_rate if e is not None]
-    if not etas:
-        eta = ""
-    elif min(etas) == max(etas):
-        eta = f"η {eta_text(etas[0])}, "
-    else:
-        eta = f"η {eta_text(etas[0])}→{eta_text(etas[-1])}, "
-    sizes = s.get("sizes", [])
-    hidden = "-".join(str(n) for n in sizes[1:-1]) or "no"
+    ends = [] if not etas else etas[:1] if min(etas) == max(etas) else [etas[0], etas[-1]]
+    eta = f"η {'→'.join(eta_text(e) for e in ends)}, " if ends else ""
+    hidden = "-".join(str(n) for n in s.get("sizes", [])[1:-1]) or "no"
     cost = s.get("cost", "").replace("_", "-")
     return f"{eta}{hidden} hidden, {cost}, B {s.get('batch_size', '?')}"
 
@@ -217,15 +189,13 @@ def plot_curves(histories, labels=None, *, faded=(), epochs=None, title=None, st
     - epochs: the x-axis extent (default: the longest run); title: optional figure title.
     - styles: optional line settings per history, e.g. ``[dict(color="C0", ls="--"), …]``.
     - fig: a Figure to draw into (it is cleared); default ``new_figure((8.6, 3.3))``.
-    Returns:
-    - the Figure. Non-finite costs (a diverged run) are left out; the legend sits below the axes.
+    Returns: the Figure. Non-finite costs (a diverged run) are left out; the legend sits below.
     """
     fig = fig if fig is not None else new_figure((8.6, 3.3))
     fig.clear()
     ax_cost, ax_acc = fig.subplots(1, 2)
     labels = list(labels) if labels is not None else [run_label(h) for h in histories]
-    longest = max([h.epoch[-1] for h in histories if len(h)] +
-                  [h.epoch[-1] for _, h in faded if len(h)] + [1])
+    longest = max([h.epoch[-1] for h in [*histories, *(h for _, h in faded)] if len(h)] + [1])
     epochs = epochs or int(np.ceil(longest))
     all_acc = []
     for label, h in faded:
@@ -270,19 +240,17 @@ def results_figure(X, y, predicted, n_show=12, name="test"):
     - X: images (N, 784); y: true labels (N,); predicted: predicted labels (N,).
     - n_show: how many misclassified digits to show, at most 12 (the first ones).
     - name: what the images are, for the caption ("test", or "validation").
-    Returns:
-    - the Figure.
+    Returns: the Figure.
     """
     y, predicted = np.asarray(y), np.asarray(predicted)
     fig = new_figure((8.6, 3.4))
     outer = fig.add_gridspec(1, 2, width_ratios=(1.35, 1), wspace=0.15)
-    wrong = np.flatnonzero(predicted != y)[:n_show]
-    cols = 6
-    grid = outer[0].subgridspec(2, cols, hspace=0.45, wspace=0.1)
-    axes = [fig.add_subplot(grid[i // cols, i % cols]) for i in range(2 * cols)]
-    show_digits(X[wrong], y[wrong], predicted[wrong], axes=axes)
-    fig.text(0.03, 0.95, f"misclassified {name} digits (predicted / true): "
-             f"{int(np.sum(predicted != y))} of {len(y)}", fontsize=9, va="top")
+    wrong = np.flatnonzero(predicted != y)
+    shown = wrong[:n_show]
+    show_digits(X[shown], y[shown], predicted[shown],
+                axes=outer[0].subgridspec(2, 6, hspace=0.45, wspace=0.1).subplots())
+    fig.text(0.03, 0.95, f"misclassified {name} digits (predicted / true): {len(wrong)} of {len(y)}",
+             fontsize=9, va="top")
     plot_confusion(y, predicted, ax=fig.add_subplot(outer[1]))
     fig.subplots_adjust(left=0.02, right=0.98, top=0.86, bottom=0.13)
     return fig
@@ -299,10 +267,10 @@ _SYMBOLIC = 7.0           # drawn length of a symbolic dimension such as "B"
 
 
 def _length(n, break_at=100):
-    """Drawn length of a dimension of size n (drawing units), and whether it is compressed.
+    """(drawn length of a dimension of size n, in drawing units; whether it is compressed).
 
-    √n up to ``break_at`` (a 1 is one unit thick); beyond, it grows logarithmically (784 is
-    about 12 units, not 28) and the block gets a break mark. A symbolic "B" is 7 units.
+    √n up to ``break_at`` (a 1 is one unit thick), then logarithmic (784 is about 12 units,
+    not 28) with a break mark. A symbolic "B" is 7 units.
     """
     if isinstance(n, str):
         return _SYMBOLIC, False
@@ -337,30 +305,23 @@ def _as_2d(shape, orient):
     return (1, shape[0]) if orient == "row" else (shape[0], 1)
 
 
-def _matmul_shape(ls, rs):
-    """The shape numpy's ``@`` gives (assuming the inner dimensions agree)."""
-    return (ls[:-1] if len(ls) == 2 else ()) + (rs[1:] if len(rs) == 2 else ())
-
-
 def _check_op(op, ls, rs):
     """What to say under an operator, and the shape of the result so far.
 
-    ls: the shape of everything left of the operator (read left to right); rs: the operand
-    right of it. Returns ((text, colour) or None, result shape or None). "@" checks the
-    inner dimensions; "+", "⊙", "*" what broadcasting makes; "⊗" sums over nothing.
+    ls: the shape of everything left of the operator; rs: the operand right of it.
+    Returns ((text, colour) or None, result shape or None). "@" checks the inner
+    dimensions; "+", "⊙", "*" what broadcasting makes; "⊗" sums over nothing.
     """
-    if op == "@":
-        inner_l = ls[-1]                       # a 1-D left operand acts as a row: its only axis
-        inner_r = rs[0]                        # a 1-D right operand acts as a column
-        if inner_l == inner_r:
-            return (f"✓ {inner_l} = {inner_r}\nsummed over", _OK), _matmul_shape(ls, rs)
-        return (f"✗ {inner_l} ≠ {inner_r}\nnot aligned", _BAD), None
+    if op == "@":           # a 1-D left operand acts as a row, a 1-D right one as a column
+        if ls[-1] != rs[0]:
+            return (f"✗ {ls[-1]} ≠ {rs[0]}\nnot aligned", _BAD), None
+        out = (ls[:-1] if len(ls) == 2 else ()) + (rs[1:] if len(rs) == 2 else ())
+        return (f"✓ {ls[-1]} = {rs[0]}\nsummed over", _OK), out
     if op in ("+", "⊙", "*"):
         if ls == rs:
             return None, ls
         if any(isinstance(d, str) for d in ls + rs):
-            big = ls if len(ls) >= len(rs) else rs
-            return ("broadcast", _NOTE), big
+            return ("broadcast", _NOTE), ls if len(ls) >= len(rs) else rs
         try:
             out = np.broadcast_shapes(ls, rs)
         except ValueError:
@@ -375,7 +336,6 @@ def _check_op(op, ls, rs):
 
 def _break_mark(ax, x0, y0, w, h, horizontal):
     """Two slanted strokes with a white gap across a block: 'drawn shorter than to scale'."""
-    from matplotlib.patches import Polygon
     s, e, t = 0.35, 0.25, 0.3                  # half the gap, overhang, half the slant
     mid = x0 + w / 2 if horizontal else y0 + h / 2
 
@@ -437,7 +397,6 @@ def _note_rows(boxes):
 
 def _draw_box(ax, box, break_at):
     """Draw one operator, or one operand block with its name above and its shape below."""
-    from matplotlib.patches import Rectangle
     kind, it, x0, w, h, res, _ = box
     if kind == "op":
         ax.text(x0 + w / 2, 0, it, ha="center", va="center", fontsize=15, gid="op")
@@ -462,15 +421,13 @@ def shape_diagram(*terms, ax=None, title=None, break_at=100):
     """Draw an array expression as blocks sized by their dimensions.
 
     A 2-D array (r, c) is a block r tall and c wide; a 1-D array (n,) a column one unit thick,
-    or a row if asked. Sides grow like √n up to ``break_at`` and logarithmically beyond (with
-    a break mark: not to scale); the labels give the true numbers: the name above, the numpy
-    shape below. Under each operator, numpy's rule is checked:
+    or a row if asked. Sides grow like √n up to ``break_at``, then logarithmically (with a
+    break mark: not to scale); the name is written above, the true numpy shape below. Read
+    left to right (write ``W @ x + b``), each operator is checked as numpy would:
     ``"@"``: the inner dimensions must match (green ✓ with the summed size, red ✗ if not);
-    ``"+"``, ``"⊙"``, ``"*"``: equal shapes pass; broadcasting is noted, and one that makes a
-    shape neither operand has ((30, 1) + (30,) → (30, 30)) is flagged in orange;
-    ``"⊗"``: an outer product (column ⊗ row), nothing summed. Read left to right (write
-    ``W @ x + b``); any other string is drawn unchecked; ``"="`` starts a new expression whose
-    operands are coloured as results.
+    ``"+"``, ``"⊙"``, ``"*"``: broadcasting is noted, in orange when it makes a shape neither
+    operand has ((30, 1) + (30,) → (30, 30)); ``"⊗"``: an outer product, nothing summed;
+    ``"="`` starts a new expression, coloured as a result; any other string is not checked.
 
     Inputs:
     - terms: operands and operator strings, alternating. An operand is ``(name, shape)`` or
@@ -478,8 +435,8 @@ def shape_diagram(*terms, ax=None, title=None, break_at=100):
       be a string such as "B".
     - ax: an Axes to draw into (default: a new figure sized to the drawing); title: optional.
     - break_at: dimensions larger than this are drawn compressed.
-    Returns:
-    - the Figure. E.g. ``shape_diagram(("W1", (30, 784)), "@", ("x", 784), "+", ("b1", 30), "=", ("z1", 30))``.
+    Returns: the Figure. Raises ValueError for a 3-D shape, a bad orientation or no operand.
+    E.g. ``shape_diagram(("W1", (30, 784)), "@", ("x", 784), "+", ("b1", 30), "=", ("z1", 30))``.
     """
     items = [("op", t) if isinstance(t, str) else ("arr", _parse_operand(t)) for t in terms]
     if not any(kind == "arr" for kind, _ in items):
@@ -497,9 +454,7 @@ def shape_diagram(*terms, ax=None, title=None, break_at=100):
     for xc, row, (text, color) in notes:
         ax.text(xc, -height / 2 - 2.3 - 1.9 * row, text, ha="center", va="top", fontsize=8,
                 color=color, linespacing=1.1, gid="check")
-    ax.set_xlim(-0.2, width + 0.2)
-    ax.set_ylim(bottom, top)
-    ax.set_aspect("equal")
+    ax.set(xlim=(-0.2, width + 0.2), ylim=(bottom, top), aspect="equal")
     ax.axis("off")
     if title:
         ax.set_title(title, fontsize=11)
@@ -507,49 +462,33 @@ def shape_diagram(*terms, ax=None, title=None, break_at=100):
 
 
 def draw_matvec(m, n, W="W", x="x", b="b", out="z", ax=None, title=None):
-    """A matrix-vector product ``W @ x + b = out`` for one sample, e.g. W1 (30, 784) @ x (784,).
+    """One sample through a layer, ``W @ x + b = out``: W (m, n), x (n,), b and out (m,).
 
-    Inputs:
-    - m, n: W is (m, n), x is (n,), b and out are (m,).
-    - W, x, b, out: the names on the blocks; b=None leaves the bias out
-      (backwards: ``draw_matvec(30, 10, W="W2ᵀ", x="δ2", b=None, out="∂C/∂a1")``).
-    - ax, title: as ``shape_diagram``.
-    Returns:
-    - the Figure.
+    W, x, b, out name the blocks; b=None leaves the bias out (backwards:
+    ``draw_matvec(30, 10, W="W2ᵀ", x="δ2", b=None, out="∂C/∂a1")``). ax, title: as
+    ``shape_diagram``. Returns: the Figure.
     """
-    terms = [(W, (m, n)), "@", (x, n)]
-    if b is not None:
-        terms += ["+", (b, m)]
-    terms += ["=", (out, m)]
-    return shape_diagram(*terms, ax=ax, title=title)
+    bias = ["+", (b, m)] if b is not None else []
+    return shape_diagram((W, (m, n)), "@", (x, n), *bias, "=", (out, m), ax=ax, title=title)
 
 
 def draw_outer(m, n, u="δ", v="x", out="∂C/∂W", ax=None, title=None):
-    """An outer product ``np.outer(u, v) = out``: a column times a row, nothing summed.
+    """An outer product ``np.outer(u, v) = out``: u (m,) a column, v (n,) a row, out (m, n).
 
-    Inputs:
-    - m, n: u is (m,), drawn as a column; v is (n,), drawn as a row; out is (m, n), e.g.
-      ``draw_outer(30, 784, u="δ1", v="x", out="∂C/∂W1")``: ∂C/∂W1 has W1's shape.
-    - u, v, out: the names on the blocks; ax, title: as ``shape_diagram``.
-    Returns:
-    - the Figure.
+    E.g. ``draw_outer(30, 784, u="δ1", v="x", out="∂C/∂W1")``: ∂C/∂W1 has W1's shape.
+    u, v, out name the blocks; ax, title: as ``shape_diagram``. Returns: the Figure.
     """
     return shape_diagram((u, m), "⊗", (v, n, "row"), "=", (out, (m, n)), ax=ax, title=title)
 
 
 def draw_batched(B, n_in, n_out, X="X", W="W", b="b", out="Z", ax=None, title=None):
-    """A batch of rows through one layer: ``X @ W.T + b = out``, one row of out per sample.
+    """A batch of rows through one layer, ``X @ W.T + b = out``: one row of out per sample.
 
-    Inputs:
-    - B: the batch size (an int, or a string such as "B").
-    - n_in, n_out: W is (n_out, n_in), so W.T is (n_in, n_out); b (n_out,) is broadcast down the rows.
-    - X, W, b, out: the names on the blocks (W gets a ᵀ); b=None leaves it out.
-    - ax, title: as ``shape_diagram``.
-    Returns:
-    - the Figure.
+    X is (B, n_in) (B an int, or a string such as "B"); W is (n_out, n_in), drawn as W.T
+    (n_in, n_out); b (n_out,) is a row broadcast down; out is (B, n_out). X, W, b, out name
+    the blocks (W gets a ᵀ); b=None leaves it out. ax, title: as ``shape_diagram``.
+    Returns: the Figure.
     """
-    terms = [(X, (B, n_in)), "@", (f"{W}ᵀ", (n_in, n_out))]
-    if b is not None:
-        terms += ["+", (b, n_out, "row")]
-    terms += ["=", (out, (B, n_out))]
-    return shape_diagram(*terms, ax=ax, title=title)
+    bias = ["+", (b, n_out, "row")] if b is not None else []
+    return shape_diagram((X, (B, n_in)), "@", (f"{W}ᵀ", (n_in, n_out)), *bias, "=",
+                         (out, (B, n_out)), ax=ax, title=title)
