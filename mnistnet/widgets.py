@@ -1,30 +1,15 @@
 """An interactive trainer: sliders, Train / Stop / Reset, and a live plot::
 
-    from mnistnet.widgets import Trainer
     trainer = Trainer()          # loads MNIST here, for this Trainer, so Train starts at once
     trainer                      # shows the controls
 
-* Training runs ``train.sgd`` in a background thread, so the kernel stays free: a slider
-  moved or a button clicked during a run reaches Python at once. ``sgd`` reads η from the
-  slider before every mini-batch and checks the run's stop event (set by Stop).
-* η is offered on a 1-2-3-5 ladder (0.001 … 100): it lands exactly on 3, 0.5 or 0.05.
-* Every Train starts from the same seeded weights, so two runs differ only in the
-  settings changed, and the faded curve of the previous run is a fair comparison.
-* The curves are drawn by ``mnistnet.plots`` (no pyplot, safe in the thread) and sent as
-  PNG bytes to an ``ipywidgets.Image``: no flicker, nothing added to a cell's output.
-
-Where updates from a thread do not reach the page (Colab: googlecolab/colabtools#3373)
-or widgets are not drawn (VS Code with ipywidgets 8.1.9: microsoft/vscode-jupyter#17504):
-``Trainer(..., background=False)`` (the default on Colab, see ``front_end``) trains in
-the foreground, and ``trainer.train_now()`` trains in the calling cell and draws each
-epoch in that cell's own output, with no widgets at all.
-
-Headless use (tests, or a cell that checks itself)::
-
-    trainer = Trainer(data, seed=0)
-    trainer.hidden_slider.value = 50
-    trainer.train_button.click()
-    history = trainer.wait()     # the train.History of the run
+Training runs ``train.sgd`` in a background thread, so the kernel stays free: ``sgd`` reads η
+from the slider before every mini-batch and checks the run's stop event (set by Stop). The
+curves are drawn by ``mnistnet.plots`` (no pyplot, safe in the thread) and sent as PNG bytes
+to an ``ipywidgets.Image``: no flicker, nothing added to a cell's output. Where updates from
+a thread do not reach the page (Colab: googlecolab/colabtools#3373) or widgets are not drawn
+(VS Code with ipywidgets 8.1.9: microsoft/vscode-jupyter#17504), ``background=False`` trains
+in the foreground and ``train_now()`` in the calling cell, drawing in its output.
 """
 
 import html
@@ -46,8 +31,9 @@ from .train import Diverged, sgd
 
 COST_OPTIONS = (("quadratic", "quadratic"), ("cross-entropy", "cross_entropy"))
 TRAIN_SIZES = (1_000, 10_000)          # subsets offered for quick runs, besides "all"
-# η offered by the slider: 1, 2, 3, 5 × 10^k from 0.001 to 100, written as decimals
-# (float("3e-1") is the float nearest 0.3, the same as the literal 0.3).
+LIMITS = {"hidden": (5, 200), "batch_size": (1, 100), "epochs": (1, 60)}   # the sliders' ranges
+# η on a 1-2-3-5 ladder, 0.001 … 100, so the slider lands exactly on 3, 0.5 or 0.05. Written as
+# decimals: float("3e-1") is the float nearest 0.3, the same as the literal 0.3.
 LEARNING_RATES = tuple(float(f"{m}e{k}") for k in range(-3, 2) for m in (1, 2, 3, 5)) + (100.0,)
 STOP_REASON = "stopped by the Stop button"
 RED = "#b00020"
@@ -65,12 +51,9 @@ def front_end(environ=None, modules=None):
     default os.environ, sys.modules): "colab" (google.colab loaded or COLAB_RELEASE_TAG set),
     "vscode" (VSCODE_PID or VSCODE_CWD set: VS Code started the kernel), else "jupyter"."""
     environ = os.environ if environ is None else environ
-    modules = sys.modules if modules is None else modules
-    if "google.colab" in modules or "COLAB_RELEASE_TAG" in environ:
+    if "google.colab" in (sys.modules if modules is None else modules) or "COLAB_RELEASE_TAG" in environ:
         return "colab"
-    if "VSCODE_PID" in environ or "VSCODE_CWD" in environ:
-        return "vscode"
-    return "jupyter"
+    return "vscode" if "VSCODE_PID" in environ or "VSCODE_CWD" in environ else "jupyter"
 
 
 def _plain(html_text):
@@ -91,8 +74,7 @@ def _epoch_text(h, epochs, prefix=""):
     """The status line for a History: 'epoch 3/30 · validation accuracy … · 0.52 s per epoch · η = 3'."""
     e = h.epoch[-1]
     where = f"epoch {round(e)}/{epochs}" if _whole(e) else f"during epoch {int(np.ceil(e))}/{epochs}"
-    acc = h.accuracy[-1]
-    acc = "" if acc is None else f" · validation accuracy {100 * acc:.2f} %"
+    acc = "" if h.accuracy[-1] is None else f" · validation accuracy {100 * h.accuracy[-1]:.2f} %"
     # Seconds per epoch from whole epochs only: a stopped run's last entry is a fraction of one.
     full = [s + v for e, s, v in zip(h.epoch, h.seconds, h.eval_seconds) if _whole(e)]
     secs = f" · {np.mean(full[-3:]):.2f} s per epoch" if full else ""
@@ -116,79 +98,56 @@ def _eta_options(learning_rate):
     return [(plots.eta_text(v), v) for v in sorted(set(LEARNING_RATES) | {eta})]
 
 
-class _CellOutput:
-    """train_now's view: status, curves and results as the running cell's own outputs, each
-    replaced in place (IPython display handles). Outside IPython the status is printed."""
-
-    def __init__(self):
-        self.handles = {}
-
-    def show(self, key, obj):
-        """Show obj (PNG bytes, or a line of text) as output `key`, replacing the last one."""
-        from IPython.display import Image, display
-        raw = not isinstance(obj, bytes)
-        obj = {"text/plain": obj} if raw else Image(data=obj, format="png")
-        if key in self.handles:
-            return self.handles[key].update(obj, raw=raw)
-        handle = display(obj, raw=raw, display_id=True)
-        if handle is not None:
-            self.handles[key] = handle
-        elif raw:                                  # no IPython shell: nothing was shown
-            print(obj["text/plain"])
-
-
 class Trainer:
     """Train a Network([784, hidden, 10]) on MNIST with sliders and a live plot.
 
     Parameters:
     - data: what ``load_mnist()`` returns, ((X, y), (X_valid, y_valid), (X_test, y_test)),
-      images in rows X (N, 784), labels y (N,); the test pair is optional (validation
-      stands in). Checked once, here, and kept as float32 for this Trainer only; None
-      loads MNIST for this Trainer.
+      images in rows X (N, 784), labels y (N,); the test pair is optional (validation stands
+      in). Checked once, here, and kept as float32 for this Trainer only; None loads MNIST.
     - seed: an int ≥ 0 for the initial weights and the shuffling: same settings, same run.
     - hidden (5–200), learning_rate (> 0), batch_size (1–100), epochs (1–60), cost,
-      train_size (None: all): the controls' first values; out of range is refused.
-    - draw: False draws no curves and results (scripts and tests that need the numbers).
-    - background: True trains in a thread, False in the foreground (Stop and η changes
-      wait until the run ends); None: False on Colab, True elsewhere.
+      train_size (None: all): the controls' first values.
+    - draw: False draws no curves and results (for scripts and tests that need the numbers).
+    - background: True trains in a thread; False in the foreground, where Stop and η changes
+      wait until the run ends; None: False on Colab, True elsewhere.
+    Raises ValueError, naming the argument, for a setting out of range or bad data (TypeError
+    for data that is not two or three (X, y) pairs).
 
-    Controls (set ``.value`` or ``.click()`` from code): hidden_slider, learning_rate_slider,
-    batch_size_slider, epochs_slider, cost_choice, train_size_choice, train_button,
-    stop_button, reset_button. Views: progress_bar, status, note (what a change did),
-    plot (the curves), results (misclassified digits and the confusion matrix).
-    State: net, history (filled live), previous ((label, History) of the run before),
-    error and exception (of a diverged or failed run), lr_log ([(mini-batches done, η)]
-    at each change of η), first_point_seconds (Train click to the first point), running.
-    stop_timeout (30 s): how long Reset and ``close()`` wait for a stopped run to end.
-    While a run trains, numpy's BLAS is limited to ``train.BLAS_THREADS`` thread for the
-    whole process (``sgd``'s ``blas_threads``).
+    Controls (set ``.value`` or ``.click()`` from code, then ``wait()`` for the History):
+    hidden_slider, learning_rate_slider, batch_size_slider, epochs_slider, cost_choice,
+    train_size_choice, train_button, stop_button, reset_button. Views: progress_bar, status,
+    note (what a change did), plot (the curves), results (misclassified digits, confusion
+    matrix). State: net, history (filled live), previous ((label, History) of the run before),
+    error and exception (of a diverged or failed run), lr_log ([(mini-batches done, η)] at
+    each change of η), first_point_seconds (Train click to the first point), running.
+    Every Train starts from the same seeded weights, so the previous run's faded curve is a
+    fair comparison. stop_timeout (30 s): how long Reset and ``close()`` wait for a stopped
+    run to end. While a run trains, numpy's BLAS uses ``train.BLAS_THREADS`` thread.
     """
 
     stop_timeout = 30.0
 
     def __init__(self, data=None, *, seed=0, hidden=30, learning_rate=3.0, batch_size=10,
                  epochs=30, cost="quadratic", train_size=None, draw=True, background=None):
-        self.seed, self.draw = seed, draw
+        for name, value in dict(hidden=hidden, batch_size=batch_size, epochs=epochs).items():
+            _check_int(name, value, *LIMITS[name])
+        self.seed, self.draw = _check_int("seed", seed, 0, 2**32 - 1), draw
+        if cost not in dict(COST_OPTIONS).values():
+            raise ValueError(f"Trainer: cost={cost!r}; expected 'quadratic' or 'cross_entropy'")
         self.front_end = front_end()
         self.background = self.front_end != "colab" if background is None else bool(background)
         self._lock = threading.RLock()
-        self._thread = self._progress = self._last_eta = self._t_click = self._cell = None
+        self._thread = self._last_eta = self._t_click = self._cell = None
         self._stop = threading.Event()        # the run's one stop signal, new for each run
-        self._last_bar = 0.0
-        self.running = False
+        self._last_bar, self.running = 0.0, False
         self.history = self.previous = self.error = self.exception = None
         self.lr_log, self.first_point_seconds = [], None
-        hidden = _check_int("hidden", hidden, 5, 200)
-        _check_int("seed", seed, 0, 2**32 - 1)
-        if cost not in dict(COST_OPTIONS).values():
-            raise ValueError(f"Trainer: cost={cost!r}; expected 'quadratic' or 'cross_entropy'")
-        self.net = self._take_data(data, hidden, cost)
-        self._make_controls(hidden, learning_rate, _check_int("batch_size", batch_size, 1, 100),
-                            _check_int("epochs", epochs, 1, 60), cost, train_size)
+        self.net = self._take_data(data, int(hidden), cost)
+        self._make_controls(hidden, learning_rate, batch_size, epochs, cost, train_size)
         self.widget = self._layout()
         self._show_empty_plot()
-        self._set_status(f"ready: network {self._arch()}, random weights (seed {seed}). "
-                         f"Click Train.")
+        self._set_status(f"ready: network {self._arch()}, random weights (seed {seed}). Click Train.")
         self._set_note(COLAB_NOTE if self.front_end == "colab" and not self.background else "")
 
     def _take_data(self, data, hidden, cost):
@@ -208,14 +167,13 @@ class Trainer:
         checked = []
         for (Xi, yi), name in zip(pairs, ("training", "validation", "test")):
             try:
-                Xi, yi, _ = net.check_data(Xi, yi, batch_only=True, targets=False)
+                checked.append(net.check_data(Xi, yi, batch_only=True, targets=False)[:2])
             except (ValueError, TypeError) as e:
                 hint = " load_mnist() gives rows by default (flatten=True)." if np.ndim(Xi) == 3 else ""
                 raise type(e)(f"Trainer: the {name} data: {e}{hint}") from None
-            checked.append((Xi, yi))
-        (self._X, self._y), self._valid = checked[0], checked[1]
-        self._test = checked[2] if rest else self._valid
-        self._test_name = "test" if rest else "validation"      # what the last report is on
+        (self._X, self._y), self._valid = checked[:2]
+        # What the final report is on: the test pair, or the validation pair standing in.
+        self._test, self._test_name = (checked[2], "test") if rest else (self._valid, "validation")
         return net
 
     def _make_controls(self, hidden, learning_rate, batch_size, epochs, cost, train_size):
@@ -229,46 +187,50 @@ class Trainer:
             return kind(description=name, style={"description_width": "90px"},
                         layout=widgets.Layout(width=width), **kw)
 
-        slider = dict(continuous_update=False)
-        self.hidden_slider = control(widgets.IntSlider, "hidden", value=hidden, min=5, max=200, **slider)
-        self.learning_rate_slider = control(widgets.SelectionSlider, "learning rate", **slider,
+        def slider(name, value):                        # an IntSlider over LIMITS[name]
+            low, high = LIMITS[name]
+            return control(widgets.IntSlider, name.replace("_", " "), value=value, min=low,
+                           max=high, continuous_update=False)
+
+        def button(name, icon, on_click, tooltip, style="", **kw):
+            b = widgets.Button(description=name, icon=icon, tooltip=tooltip, button_style=style,
+                               layout=widgets.Layout(width="96px"), **kw)
+            b.on_click(on_click)
+            return b
+
+        self.hidden_slider = slider("hidden", hidden)
+        self.learning_rate_slider = control(widgets.SelectionSlider, "learning rate", continuous_update=False,
                                             options=_eta_options(learning_rate), value=float(learning_rate))
-        self.batch_size_slider = control(widgets.IntSlider, "batch size", value=batch_size, min=1,
-                                         max=100, **slider)
-        self.epochs_slider = control(widgets.IntSlider, "epochs", value=epochs, min=1, max=60, **slider)
+        self.batch_size_slider = slider("batch_size", batch_size)
+        self.epochs_slider = slider("epochs", epochs)
         self.cost_choice = control(widgets.Dropdown, "cost", "300px", options=COST_OPTIONS, value=cost)
         self.train_size_choice = control(widgets.Dropdown, "training set", "300px", options=sizes,
                                          value=train_size or n)
-        def button(name, icon, tooltip, style="", **kw):
-            return widgets.Button(description=name, icon=icon, tooltip=tooltip, button_style=style,
-                                  layout=widgets.Layout(width="96px"), **kw)
-
-        self.train_button = button("Train", "play", "train a fresh network with these settings",
-                                   "primary")
-        self.stop_button = button("Stop", "stop", "stop after the current mini-batch", "warning",
-                                  disabled=True)
-        self.reset_button = button("Reset", "undo", "stop, clear the curves, back to the seeded weights")
-        self.progress_bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description="progress",
-                                                  style={"description_width": "60px"},
-                                                  layout=widgets.Layout(width="300px"))
-        self.status = widgets.HTML(layout=widgets.Layout(min_height="24px"))
-        self.note = widgets.HTML(layout=widgets.Layout(min_height="20px"))
-        self.plot = widgets.Image(format="png", layout=widgets.Layout(width="774px"))
-        self.results = widgets.Image(format="png", layout=widgets.Layout(width="774px", display="none"))
-        self.train_button.on_click(self._on_train)
-        self.stop_button.on_click(self._on_stop)
-        self.reset_button.on_click(self._on_reset)
-        for w, on_change in ((self.hidden_slider, self._on_hidden),
-                             (self.learning_rate_slider, self._on_learning_rate)):
-            w.observe(on_change, names="value")
-        for w in (self.batch_size_slider, self.epochs_slider, self.cost_choice, self.train_size_choice):
+        self.train_button = button("Train", "play", self._on_train,
+                                   "train a fresh network with these settings", "primary")
+        self.stop_button = button("Stop", "stop", self._on_stop, "stop after the current mini-batch",
+                                  "warning", disabled=True)
+        self.reset_button = button("Reset", "undo", self._on_reset,
+                                   "stop, clear the curves, back to the seeded weights")
+        self.hidden_slider.observe(self._on_hidden, names="value")
+        for w in (self.learning_rate_slider, self.batch_size_slider, self.epochs_slider,
+                  self.cost_choice, self.train_size_choice):
             w.observe(self._on_setting, names="value")
 
     def _layout(self):
-        # CSS classes, so a browser test can find each part.
-        for widget, name in ((self.status, "status"), (self.note, "note"), (self.plot, "plot"),
-                             (self.results, "results")):
+        """Make the views and return the box that holds everything."""
+        def view(name, kind, **layout):                # a CSS class each, for the browser test
+            widget = kind(layout=widgets.Layout(**layout))
             widget.add_class(f"mnistnet-trainer-{name}")
+            return widget
+
+        self.progress_bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description="progress",
+                                                  style={"description_width": "60px"},
+                                                  layout=widgets.Layout(width="300px"))
+        self.status = view("status", widgets.HTML, min_height="24px")
+        self.note = view("note", widgets.HTML, min_height="20px")
+        self.plot = view("plot", widgets.Image, width="774px")          # PNG, the default format
+        self.results = view("results", widgets.Image, width="774px", display="none")
         box = widgets.VBox([
             widgets.HBox([
                 widgets.VBox([self.hidden_slider, self.learning_rate_slider,
@@ -316,11 +278,26 @@ class Trainer:
         return Network([self._X.shape[1], self.hidden_slider.value, 10], cost=self.cost_choice.value,
                        seed=self.seed, dtype=np.float32)
 
+    def _show_in_cell(self, key, obj):
+        """train_now's view: obj (PNG bytes, or a line of text) as the running cell's output
+        ``key``, replacing the last one in place (self._cell holds the IPython display handles).
+        Outside IPython the text is printed."""
+        from IPython.display import Image, display
+        raw = not isinstance(obj, bytes)
+        obj = {"text/plain": obj} if raw else Image(data=obj, format="png")
+        if key in self._cell:
+            return self._cell[key].update(obj, raw=raw)
+        handle = display(obj, raw=raw, display_id=True)
+        if handle is not None:
+            self._cell[key] = handle
+        elif raw:                                  # no IPython shell: nothing was shown
+            print(obj["text/plain"])
+
     def _set_status(self, text, color=None):
         style = f' style="color:{color}"' if color else ""
         self.status.value = f"<span{style}>{html.escape(text)}</span>"
         if self._cell is not None:
-            self._cell.show("status", text)
+            self._show_in_cell("status", text)
 
     def _set_note(self, text):
         self.note.value = f"<i>{html.escape(text)}</i>" if text else ""
@@ -329,7 +306,7 @@ class Trainer:
         png = plots.png_bytes(fig)
         image.value = png
         if self._cell is not None:
-            self._cell.show("plot" if image is self.plot else "results", png)
+            self._show_in_cell("plot" if image is self.plot else "results", png)
 
     def _buttons(self, running):
         self.train_button.disabled = running
@@ -346,39 +323,36 @@ class Trainer:
     def _on_hidden(self, change):
         with self._lock:
             if self.running:
-                self._set_note(f"hidden = {change['new']}: takes effect at the next Train, which "
-                               f"builds a new network {self._arch(change['new'])}; this run keeps "
-                               f"{self.net.sizes[1]} hidden units.")
-                return
+                return self._set_note(f"hidden = {change['new']}: takes effect at the next Train, "
+                                      f"which builds a new network {self._arch(change['new'])}; this "
+                                      f"run keeps {self.net.sizes[1]} hidden units.")
             self.net = self._new_network()
         self._set_note(f"hidden = {change['new']}: network re-initialised as {self._arch()} "
                        f"(new random weights, seed {self.seed}).")
-        # The results described the network just replaced; the curves stay, for comparison.
-        self.results.layout.display = "none"
-        self._set_status(f"ready: network {self._arch()}, random weights (seed {self.seed}). "
-                         f"Click Train.")
-
-    def _on_learning_rate(self, change):
-        when = "from the next mini-batch of this run" if self.running else "for the next run"
-        self._set_note(f"learning rate η = {plots.eta_text(change['new'])} {when}.")
+        self.results.layout.display = "none"   # they were of the replaced network; the curves stay
+        self._set_status(f"ready: network {self._arch()}, random weights (seed {self.seed}). Click Train.")
 
     def _on_setting(self, change):
-        name, value = change["owner"].description, change["new"]
-        value = dict((v, k) for k, v in COST_OPTIONS).get(value, value)
-        when = "at the next Train" if self.running else "for the next run"
-        self._set_note(f"{name} = {value} {when}.")
-        if not self.running and change["owner"] is self.epochs_slider and self.history is None:
+        """Say in the note what a changed control (other than hidden) does, and when."""
+        owner, value = change["owner"], change["new"]
+        if owner is self.learning_rate_slider:          # sgd reads it before every mini-batch
+            what, when = f"learning rate η = {plots.eta_text(value)}", "from the next mini-batch of this run"
+        else:
+            value = {v: k for k, v in COST_OPTIONS}.get(value, value)    # a cost by its label
+            what, when = f"{owner.description} = {value}", "at the next Train"
+        self._set_note(f"{what} {when if self.running else 'for the next run'}.")
+        if not self.running and owner is self.epochs_slider and self.history is None:
             self._show_empty_plot()
 
     def _begin(self, cell=None):
         """Set up a run from the seeded weights; return (net, settings), or None if one is going
-        on. cell: where train_now shows the run (a _CellOutput), else None."""
+        on. cell: {} for train_now to show the run in its cell (_show_in_cell), else None."""
         with self._lock:
             if self.running:
                 self._set_note("already training: that click was ignored (Stop first).")
                 return None
             self.running, self._cell, self._t_click = True, cell, time.perf_counter()
-            self._stop, self._progress, s = threading.Event(), None, self.settings()
+            self._stop, s = threading.Event(), self.settings()
             if self.history is not None and len(self.history):
                 self.previous = (self.label(), self.history)
             self.history = self.error = self.exception = self._last_eta = None
@@ -409,7 +383,7 @@ class Trainer:
         cell's own outputs, replaced in place: no widget support needed. The kernel is busy
         until the run ends (its interrupt stops it). RuntimeError if a run is going on.
         """
-        started = self._begin(_CellOutput() if show else None)
+        started = self._begin({} if show else None)
         if started is None:
             raise RuntimeError("a run is already going on: trainer.wait() for it, or Stop it")
         try:
@@ -436,9 +410,8 @@ class Trainer:
 
     def _on_reset(self, _button=None):
         if not self._stop_and_wait():          # never reset half way under a running thread
-            self._set_note(f"Reset: the run has not stopped after {self.stop_timeout:g} s; "
-                           f"nothing was reset. Click Reset again once it has stopped.")
-            return
+            return self._set_note(f"Reset: the run has not stopped after {self.stop_timeout:g} s; "
+                                  f"nothing was reset. Click Reset again once it has stopped.")
         with self._lock:
             self.history = self.previous = self.error = self.exception = None
             self.lr_log, self.first_point_seconds = [], None
@@ -456,14 +429,12 @@ class Trainer:
         """The learning rate for the next mini-batch: read from the slider (sgd calls this)."""
         eta = float(self.learning_rate_slider.value)
         if eta != self._last_eta:
-            self.lr_log.append((self._progress.history.batches if self._progress else 0, eta))
+            self.lr_log.append((self.history.batches if self.history is not None else 0, eta))
             self._last_eta = eta
         return eta
 
     def _callback(self, progress):
-        if self._progress is None:
-            with self._lock:
-                self._progress, self.history = progress, progress.history
+        self.history = progress.history           # filled live, so other cells can look at it
         now = time.perf_counter()
         if progress.end_of_epoch:
             if self.draw:
@@ -497,8 +468,8 @@ class Trainer:
         except Exception as e:             # a bug must show in the UI, not vanish with the thread
             self.error, self.exception = f"{type(e).__name__}: {e}", e
             traceback.print_exc()
-        if outcome in ("interrupted", "error") and self._progress is not None:
-            history = self._progress.history
+        if outcome in ("interrupted", "error"):
+            history = self.history                # as far as it got (None before the first callback)
         try:
             self._finish(net, history, outcome, s["epochs"])
         except Exception as e:
@@ -510,12 +481,12 @@ class Trainer:
         finally:
             # Under the lock: a Train click cannot start the next run before the buttons are set.
             with self._lock:
-                self.history, self._progress, self.running = history, None, False
+                self.history, self.running = history, False
                 self._buttons(False)
 
     def _finish(self, net, history, outcome, epochs):
         """Final plot, status and results of a run."""
-        if self.draw and history is not None and len(history):
+        if self.draw and history:                  # None, or a History with no epoch yet: no curves
             title = {"done": None, "error": "failed"}.get(outcome, outcome)
             self._set_image(self.plot, plots.plot_curves(
                 [history], [self.label(history)], faded=[self.previous] if self.previous else (),
@@ -525,8 +496,7 @@ class Trainer:
             where = f" after epoch {history.epoch[-1]:g}/{epochs}" if history else ""
             head = {"diverged": f"diverged{where}", "error": "training failed",
                     "interrupted": f"stopped{where}"}[outcome]
-            self._set_status(f"{head}: {self.error}", color=RED if outcome != "interrupted" else None)
-            return
+            return self._set_status(f"{head}: {self.error}", color=None if outcome == "interrupted" else RED)
         if len(history) == 0:
             self.progress_bar.bar_style = "warning"
             self._set_status("stopped before the first mini-batch: nothing trained.")
