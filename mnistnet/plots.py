@@ -287,7 +287,10 @@ def _shape_text(shape):
 
 
 def _parse_operand(term):
-    """(name, shape[, "row"|"col"]) -> (name, shape tuple, orientation)."""
+    """(name, shape[, "row"|"col"]) -> (name, shape tuple, (rows, cols) of the block drawn).
+
+    A 1-D vector is drawn as a column unless told "row".
+    """
     name, shape, *rest = term
     shape = (shape,) if isinstance(shape, (int, np.integer, str)) else tuple(shape)
     if not 1 <= len(shape) <= 2:
@@ -295,14 +298,8 @@ def _parse_operand(term):
     orient = rest[0] if rest else "col"
     if orient not in ("row", "col"):
         raise ValueError(f"{name}: orientation must be 'row' or 'col', got {orient!r}")
-    return str(name), shape, orient
-
-
-def _as_2d(shape, orient):
-    """The (rows, cols) a block is drawn with: a 1-D vector is a column unless told 'row'."""
-    if len(shape) == 2:
-        return shape
-    return (1, shape[0]) if orient == "row" else (shape[0], 1)
+    drawn = shape if len(shape) == 2 else (1, shape[0]) if orient == "row" else (shape[0], 1)
+    return str(name), shape, drawn
 
 
 def _check_op(op, ls, rs):
@@ -354,55 +351,45 @@ def _break_mark(ax, x0, y0, w, h, horizontal):
 def _layout(items, break_at):
     """Place operands and operators on the line y = 0, checking each operator.
 
-    Returns (boxes, width): a box (kind, item, x0, w, h, is_result, note) per item, note
-    (text, colour) or None; width: the drawing's length.
+    Returns (boxes, notes, width): a box (kind, item, x0, w, h, is_result) per item; a note
+    (x centre, row 0 or 1, (text, colour)) per operator that has something to say, one row
+    lower when it is close to the last; width: the drawing's length.
     """
     gap, op_w = 0.9, 1.6
-    boxes, x, result = [], 0.0, False
+    boxes, notes, x, result = [], [], 0.0, False
     current, fresh = None, True                # the shape of the expression read so far
     for i, (kind, it) in enumerate(items):
         if kind == "op":
-            note = None
             right = next((v for k, v in items[i + 1:] if k == "arr"), None)
             if it == "=":
                 result, current, fresh = True, None, True
             elif current is not None and right is not None:
                 note, current = _check_op(it, current, right[1])
-            boxes.append((kind, it, x, op_w, 0.0, False, note))
+                if note:
+                    xc = x + op_w / 2
+                    close = notes and xc - notes[-1][0] < 5.0 and notes[-1][1] == 0
+                    notes.append((xc, 1 if close else 0, note))
+            boxes.append((kind, it, x, op_w, 0.0, False))
             x += op_w
             continue
-        name, shape, orient = it
+        name, shape, (rows, cols) = it
         if fresh:
             current, fresh = shape, False
-        rows, cols = _as_2d(shape, orient)
         w, h = _length(cols, break_at)[0], _length(rows, break_at)[0]
         # the slot is wide enough for the block and for its labels (name above, shape below)
         slot = max(w, 0.62 * len(name), 0.5 * len(_shape_text(shape))) + gap
-        boxes.append((kind, it, x + (slot - w) / 2, w, h, result, None))
+        boxes.append((kind, it, x + (slot - w) / 2, w, h, result))
         x += slot
-    return boxes, x
-
-
-def _note_rows(boxes):
-    """(x centre, row, note) for each operator's note; one too close to the last drops a row."""
-    notes, last_x, row = [], -1e9, 0
-    for _, _, x0, w, _, _, note in boxes:
-        if note:
-            xc = x0 + w / 2
-            row = 1 if xc - last_x < 5.0 and row == 0 else 0
-            notes.append((xc, row, note))
-            last_x = xc
-    return notes
+    return boxes, notes, x
 
 
 def _draw_box(ax, box, break_at):
     """Draw one operator, or one operand block with its name above and its shape below."""
-    kind, it, x0, w, h, res, _ = box
+    kind, it, x0, w, h, res = box
     if kind == "op":
         ax.text(x0 + w / 2, 0, it, ha="center", va="center", fontsize=15, gid="op")
         return
-    name, shape, orient = it
-    rows, cols = _as_2d(shape, orient)
+    name, shape, (rows, cols) = it
     y0 = -h / 2
     color = _RESULT if res else (_VECTOR if len(shape) == 1 else _MATRIX)
     ax.add_patch(Rectangle((x0, y0), w, h, facecolor=color, edgecolor=_EDGE, lw=1.2,
@@ -441,9 +428,8 @@ def shape_diagram(*terms, ax=None, title=None, break_at=100):
     items = [("op", t) if isinstance(t, str) else ("arr", _parse_operand(t)) for t in terms]
     if not any(kind == "arr" for kind, _ in items):
         raise ValueError("shape_diagram needs at least one operand")
-    boxes, width = _layout(items, break_at)
+    boxes, notes, width = _layout(items, break_at)
     height = max(box[4] for box in boxes if box[0] == "arr")
-    notes = _note_rows(boxes)
     bottom = -height / 2 - 2.0 - (1.9 * (1 + max(r for _, r, _ in notes)) if notes else 0.0)
     top = height / 2 + 2.2
     if ax is None:

@@ -199,8 +199,9 @@ class Trainer:
             return b
 
         self.hidden_slider = slider("hidden", hidden)
-        self.learning_rate_slider = control(widgets.SelectionSlider, "learning rate", continuous_update=False,
-                                            options=_eta_options(learning_rate), value=float(learning_rate))
+        self.learning_rate_slider = control(widgets.SelectionSlider, "learning rate",
+                                            options=_eta_options(learning_rate),
+                                            value=float(learning_rate), continuous_update=False)
         self.batch_size_slider = slider("batch_size", batch_size)
         self.epochs_slider = slider("epochs", epochs)
         self.cost_choice = control(widgets.Dropdown, "cost", "300px", options=COST_OPTIONS, value=cost)
@@ -231,16 +232,11 @@ class Trainer:
         self.note = view("note", widgets.HTML, min_height="20px")
         self.plot = view("plot", widgets.Image, width="774px")          # PNG, the default format
         self.results = view("results", widgets.Image, width="774px", display="none")
-        box = widgets.VBox([
-            widgets.HBox([
-                widgets.VBox([self.hidden_slider, self.learning_rate_slider,
-                              self.batch_size_slider, self.epochs_slider]),
-                widgets.VBox([self.cost_choice, self.train_size_choice,
-                              widgets.HBox([self.train_button, self.stop_button, self.reset_button]),
-                              self.progress_bar]),
-            ]),
-            self.status, self.note, self.plot, self.results,
-        ])
+        sliders = widgets.VBox([self.hidden_slider, self.learning_rate_slider, self.batch_size_slider,
+                                self.epochs_slider])
+        buttons = widgets.HBox([self.train_button, self.stop_button, self.reset_button])
+        right = widgets.VBox([self.cost_choice, self.train_size_choice, buttons, self.progress_bar])
+        box = widgets.VBox([widgets.HBox([sliders, right]), self.status, self.note, self.plot, self.results])
         box.add_class("mnistnet-trainer")
         return box
 
@@ -543,11 +539,8 @@ class Trainer:
         return _plain(self.note.value)
 
     def close(self):
-        """Stop any run and close every widget (no widget state is left behind).
-
-        A run that has not stopped after ``stop_timeout`` s is left to end by itself at its
-        next mini-batch, with a RuntimeWarning.
-        """
+        """Stop any run and close every widget (no widget state is left behind). A run that has
+        not stopped after ``stop_timeout`` s ends by itself at its next mini-batch (RuntimeWarning)."""
         if not self._stop_and_wait():
             warnings.warn(f"the training thread has not stopped after {self.stop_timeout:g} s; "
                           f"closing the widgets anyway (it ends at its next mini-batch)",
