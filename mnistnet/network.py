@@ -218,11 +218,10 @@ class Network:
         - activations: [X, A1, …, AL], A^l of shape (B, n_l).
         """
         zs, activations = [], [X]
-        a = X
-        for l, (W, b) in enumerate(zip(self.weights, self.biases)):
+        a, L = X, len(self.weights)
+        for l, (W, b) in enumerate(zip(self.weights, self.biases), start=1):
             z = a @ W.T + b                      # (B, n_in) @ (n_in, n_out) -> (B, n_out)
-            last = l == self.num_layers - 1
-            a = self.output_fn.fn(z) if last else sigmoid(z)
+            a = self.output_fn.fn(z) if l == L else sigmoid(z)
             zs.append(z)
             activations.append(a)
         return zs, activations

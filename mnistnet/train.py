@@ -203,12 +203,12 @@ def _train(net, X, y, T, epochs, batch_size, l2, rng, backprop, monitor):
     X (n, n_in), y (n,), T (n, n_out) are checked; ``monitor`` gives η before each
     mini-batch, holds the stop event, and checks and records the rest.
     """
-    n = X.shape[0]
+    n, stop = X.shape[0], monitor.stop_event
     for epoch in range(1, epochs + 1):
         monitor.begin_epoch(epoch)
         perm = rng.permutation(n)                               # a new order every epoch
         for k in range(0, n, batch_size):
-            if monitor.stop_event.is_set():
+            if stop.is_set():
                 break
             idx = perm[k:k + batch_size]                        # the next mini-batch's rows
             X_b, T_b = X.take(idx, axis=0), T.take(idx, axis=0)  # X[idx], T[idx], but faster
