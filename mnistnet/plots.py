@@ -267,11 +267,9 @@ _SYMBOLIC = 7.0           # drawn length of a symbolic dimension such as "B"
 
 
 def _length(n, break_at=100):
-    """(drawn length of a dimension of size n, in drawing units; whether it is compressed).
-
-    √n up to ``break_at`` (a 1 is one unit thick), then logarithmic (784 is about 12 units,
-    not 28) with a break mark. A symbolic "B" is 7 units.
-    """
+    """(drawn length of a dimension of size n, in drawing units; whether it is compressed):
+    √n up to ``break_at`` (1 is one unit), then logarithmic with a break mark (784 is about 12
+    units, not 28). A symbolic "B" is 7 units."""
     if isinstance(n, str):
         return _SYMBOLIC, False
     n = int(n)
@@ -287,10 +285,8 @@ def _shape_text(shape):
 
 
 def _parse_operand(term):
-    """(name, shape[, "row"|"col"]) -> (name, shape tuple, (rows, cols) of the block drawn).
-
-    A 1-D vector is drawn as a column unless told "row".
-    """
+    """(name, shape[, "row"|"col"]) -> (name, shape tuple, (rows, cols) of the block drawn):
+    a 1-D vector is drawn as a column unless told "row"."""
     name, shape, *rest = term
     shape = (shape,) if isinstance(shape, (int, np.integer, str)) else tuple(shape)
     if not 1 <= len(shape) <= 2:

@@ -304,6 +304,11 @@ class Trainer:
         if self._cell is not None:
             self._show_in_cell("plot" if image is self.plot else "results", png)
 
+    def _draw_curves(self, history, epochs, title=None):
+        faded = [self.previous] if self.previous else ()          # the run before, in grey
+        self._set_image(self.plot, plots.plot_curves([history], [self.label(history)], faded=faded,
+                                                     epochs=epochs, title=title))
+
     def _buttons(self, running):
         self.train_button.disabled = running
         self.stop_button.disabled = not running
@@ -434,9 +439,7 @@ class Trainer:
         now = time.perf_counter()
         if progress.end_of_epoch:
             if self.draw:
-                self._set_image(self.plot, plots.plot_curves(
-                    [progress.history], [self.label()], epochs=progress.epochs,
-                    faded=[self.previous] if self.previous else ()))
+                self._draw_curves(progress.history, progress.epochs)
             if self.first_point_seconds is None:
                 self.first_point_seconds = now - self._t_click
             self._set_status(_epoch_text(progress.history, progress.epochs))
@@ -483,10 +486,7 @@ class Trainer:
     def _finish(self, net, history, outcome, epochs):
         """Final plot, status and results of a run."""
         if self.draw and history:                  # None, or a History with no epoch yet: no curves
-            title = {"done": None, "error": "failed"}.get(outcome, outcome)
-            self._set_image(self.plot, plots.plot_curves(
-                [history], [self.label(history)], faded=[self.previous] if self.previous else (),
-                epochs=epochs, title=title))
+            self._draw_curves(history, epochs, title={"done": None, "error": "failed"}.get(outcome, outcome))
         if outcome in ("diverged", "error", "interrupted"):
             self.progress_bar.bar_style = "warning" if outcome == "interrupted" else "danger"
             where = f" after epoch {history.epoch[-1]:g}/{epochs}" if history else ""
