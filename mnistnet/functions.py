@@ -56,8 +56,7 @@ def _logsumexp(z):
 
 
 class Sigmoid:
-    """Sigmoid output layer: a = σ(z), each output on its own in (0, 1).
-    """
+    """Sigmoid output layer: a = σ(z), each output on its own in (0, 1)."""
 
     name = "sigmoid"
 
@@ -68,11 +67,8 @@ class Sigmoid:
 
     @staticmethod
     def backward(z, a, grad_a):
-        """Turn ∂C/∂a into δ = ∂C/∂z.
-
-        Each a_j depends only on z_j, so the Jacobian is diagonal and the
-        chain rule is an elementwise product: δ = ∂C/∂a ⊙ σ'(z).
-        z, a, grad_a: (..., n) -> delta: (..., n).
+        """δ = ∂C/∂z from grad_a = ∂C/∂a: each a_j depends only on z_j (a diagonal
+        Jacobian), so δ = ∂C/∂a ⊙ σ'(z). z, a, grad_a: (..., n) -> delta: (..., n).
         """
         return grad_a * a * (1.0 - a)
 
@@ -89,10 +85,8 @@ class Softmax:
 
     @staticmethod
     def backward(z, a, grad_a):
-        """Turn ∂C/∂a into δ = ∂C/∂z.
-
-        Every a_j depends on every z_k (∂a_j/∂z_k = a_j(1[j=k] − a_k)), so
-        δ_k = Σ_j ∂C/∂a_j · ∂a_j/∂z_k = a_k (∂C/∂a_k − Σ_j ∂C/∂a_j a_j).
+        """δ = ∂C/∂z from grad_a = ∂C/∂a: every a_j depends on every z_k
+        (∂a_j/∂z_k = a_j(1[j=k] − a_k)), so δ_k = a_k (∂C/∂a_k − Σ_j ∂C/∂a_j a_j).
         z, a, grad_a: (..., n) -> delta: (..., n).
         """
         return a * (grad_a - (grad_a * a).sum(axis=-1, keepdims=True))
@@ -112,30 +106,17 @@ class QuadraticCost:
 
     @staticmethod
     def fn(z, a, t, output=None):
-        """Per-sample cost.
-
-        Inputs:
-        - z, a, t: (n,) or (B, n): weighted input, output activation, one-hot target.
-        - output: Sigmoid, Softmax or None; not needed here (the cost is the same
-          for both), taken so that every cost is called alike.
-        Returns:
-        - C: a float for one sample, or (B,) for a batch.
+        """Per-sample cost: z, a, t (n,) or (B, n) (weighted input, output, one-hot
+        target) -> C, a float or (B,). output is unused, taken so every cost is called alike.
         """
         return 0.5 * ((a - t) ** 2).sum(axis=-1)
 
     @staticmethod
     def delta(z, a, t, output):
-        """δ^L = ∂C/∂z^L: ∂C/∂a = (a − t), passed back through the output layer.
-
-        With a sigmoid output this is the learner's (a − t) ⊙ σ'(z): small
-        when the output saturates, which is why quadratic cost learns slowly
-        from bad starts (notebook 07).
-
-        Inputs:
-        - z, a, t: (n,) or (B, n).
-        - output: Sigmoid or Softmax.
-        Returns:
-        - delta: same shape as a.
+        """δ^L = ∂C/∂z^L: ∂C/∂a = (a − t), passed back through the output layer (Sigmoid
+        or Softmax). With a sigmoid output this is the learner's (a − t) ⊙ σ'(z): small when
+        the output saturates, which is why quadratic cost learns slowly from bad starts.
+        z, a, t: (n,) or (B, n) -> delta: the same shape.
         """
         return output.backward(z, a, a - t)
 
@@ -154,13 +135,8 @@ class CrossEntropyCost:
 
     @staticmethod
     def fn(z, a, t, output=None):
-        """Per-sample cost.
-
-        Inputs:
-        - z, a, t: (n,) or (B, n).
-        - output: Sigmoid or Softmax (which formula applies); None means Sigmoid.
-        Returns:
-        - C: a float for one sample, or (B,) for a batch.
+        """Per-sample cost: z, a, t (n,) or (B, n) -> C, a float or (B,).
+        output (Sigmoid or Softmax; None means Sigmoid) chooses the formula.
         """
         if output is Softmax:
             # −ln a_y = ln Σ_k e^(z_k) − z_y, with the row max m taken out of both
@@ -180,12 +156,7 @@ class CrossEntropyCost:
           because the one-hot target sums to 1. No a(1 − a) factor is involved.
 
         Either way no σ'(z) is left to shrink the gradient when an output saturates.
-
-        Inputs:
-        - z, a, t: (n,) or (B, n).
-        - output: Sigmoid or Softmax.
-        Returns:
-        - delta: same shape as a.
+        z, a, t: (n,) or (B, n) -> delta: the same shape.
         """
         return a - t
 
@@ -194,13 +165,9 @@ COSTS = {"quadratic": QuadraticCost, "cross_entropy": CrossEntropyCost}
 
 
 def check_labels(y, n):
-    """Labels checked once: integers in 0 … n − 1 (ValueError naming what was received if not).
+    """y, an integer label or labels of any shape (e.g. (B,)), as an array of that shape.
 
-    Inputs:
-    - y: an integer label, or integer labels of any shape, e.g. (B,).
-    - n: number of classes.
-    Returns:
-    - y as an array of the same shape.
+    Raises ValueError, naming what was received, unless every label is an integer in 0 … n − 1.
     """
     y = np.asarray(y)
     if y.size and y.dtype.kind not in "iu":
@@ -214,15 +181,9 @@ def check_labels(y, n):
 def one_hot(y, n=10, dtype=np.float64):
     """One-hot targets: label 3 becomes t = [0, 0, 0, 1, 0, 0, 0, 0, 0, 0].
 
-    Inputs:
-    - y: an integer label, or integer labels (B,), each in 0 … n − 1.
-    - n: number of classes.
-    - dtype: the dtype of t (float64; pass the network's dtype to match it).
-    Returns:
-    - t: (n,) for one label, (B, n) for labels (B,).
-    Raises:
-    - ValueError for a label outside 0 … n − 1 (numpy would take −1 as the last class)
-      or labels that are not integers (3.0 is refused: labels are integer arrays).
+    y: an integer label -> t (n,), or labels (B,) -> t (B, n); n classes; dtype: t's dtype.
+    Raises ValueError for a label outside 0 … n − 1 (numpy would take −1 as the last class)
+    or labels that are not integers (3.0 is refused: labels are integer arrays).
     """
     y = check_labels(y, n)
     t = np.zeros(y.shape + (n,), dtype=dtype)
