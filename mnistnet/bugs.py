@@ -1,14 +1,10 @@
 """Classic backprop bugs, each planted in a copy of the correct code, and the catalogue of mistakes.
 
-Every planted bug is ``backprop(net, X, y) -> (nabla_w, nabla_b)`` with X (B, n_in), y (B,),
-nabla_w [(n1, n0), …], nabla_b [(n1,), …], as ``gradcheck.check_gradients`` and ``train.sgd``
-take it, and differs from ``correct_backprop`` in one or two lines marked ``# BUG``. Each is a
-complete copy on purpose: read one and you see the whole function with its bug. They use only
-the Network's public methods (``check_data``, ``forward_batch``).
-
-``MISTAKES`` maps each classic mistake's name to a ``Mistake``: the kind and advice that
-``mnistnet.check`` reports when it recognises it, and the planted bug if there is one;
-``BUGS`` maps each planted bug's name to (function, summary).
+Every planted bug is ``backprop(net, X, y) -> (nabla_w, nabla_b)``, as ``check_gradients`` and
+``train.sgd`` take it, and differs from ``correct_backprop`` in the lines marked ``# BUG``. Each
+is a complete copy on purpose: read one and you see the whole function with its bug.
+``MISTAKES`` {name: Mistake} holds the kind and advice ``mnistnet.check`` reports for each
+mistake; ``BUGS`` {name: (function, summary)} the planted ones.
 """
 
 from dataclasses import dataclass
@@ -17,11 +13,10 @@ from .functions import sigmoid_prime
 
 
 def correct_backprop(net, X, y):
-    """The correct batch backprop, written out for comparison with the bugs below.
+    """The correct batch backprop (as ``net.backprop``), to compare the bugs below with.
 
     δ^L = cost.delta; δ^l = (Δ^(l+1) W^(l+1)) ⊙ σ'(Z^l); ∂C/∂W^l = Δ^lᵀ A^(l−1) / B;
-    ∂C/∂b^l = mean of Δ^l over rows. The same computation as ``net.backprop(X, y)``.
-
+    ∂C/∂b^l = mean of Δ^l over rows.
     Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
     """
     X, _, T = net.check_data(X, y)
@@ -38,12 +33,10 @@ def correct_backprop(net, X, y):
 
 
 def missing_transpose(net, X, y):
-    """Sends the error back with Wᵀ in row form: ``delta @ W.T`` instead of ``delta @ W``.
+    """``delta @ W.T`` for ``delta @ W``: the column formula W^(l+1)ᵀ δ^(l+1) copied into rows.
 
-    The column formula δ^l = W^(l+1)ᵀ δ^(l+1) copied literally into row form; with weights
-    stored (out, in) the row form is Δ @ W. Symptom: for a non-square W it crashes ("matmul:
-    Input operand 1 has a mismatch", the lucky case); for a square W^(l+1) (e.g. [20, 10, 10])
-    it runs, and W1, b1's gradients are wrong while W2, b2's are right.
+    Symptom: for a non-square W it crashes ("matmul: Input operand 1 has a mismatch", the lucky
+    case); for a square W^(l+1) (e.g. [20, 10, 10]) it runs, W1, b1 wrong, W2, b2 right.
     Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
     """
     X, _, T = net.check_data(X, y)
@@ -60,12 +53,10 @@ def missing_transpose(net, X, y):
 
 
 def sigma_prime_of_a(net, X, y):
-    """Uses σ'(a) instead of σ'(z) in the hidden deltas.
+    """Hidden deltas use ``sigmoid_prime(a)``, σ applied twice, for σ'(z) (= a(1 − a)).
 
-    σ'(z) = σ(z)(1 − σ(z)) is the same number as a(1 − a), since a = σ(z): ``sigmoid_prime(z)``
-    and ``a * (1 - a)`` are both right. The mistake is ``sigmoid_prime(a)``, σ(a)(1 − σ(a)), the
-    sigmoid applied twice. Symptom: hidden-layer gradients off by a factor that varies from
-    unit to unit (rel. error > 1e-2, 'wrong'); training still learns, only worse.
+    Symptom: hidden-layer gradients off by a factor that varies from unit to unit (rel. error
+    > 1e-2, 'wrong'); training still learns, only worse.
     Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
     """
     X, _, T = net.check_data(X, y)
@@ -85,7 +76,7 @@ def missing_sigma_prime(net, X, y):
     """Forgets the ⊙ σ'(z) factor when sending the error back to a hidden layer.
 
     Symptom: hidden-layer gradients too large, each unit's by its own factor 1/σ'(z) ≥ 4
-    (rel. error > 1e-2, 'wrong'); the output layer's gradients are right.
+    ('wrong'); the output layer's gradients are right.
     Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
     """
     X, _, T = net.check_data(X, y)
@@ -102,10 +93,9 @@ def missing_sigma_prime(net, X, y):
 
 
 def wrong_sign(net, X, y):
-    """Output error with the sign flipped: t − a instead of a − t.
+    """Output error t − a instead of a − t: every gradient is exactly the negative of the true one.
 
-    Every gradient is exactly the negative of the true one (rel. error 1, 'wrong'), so
-    gradient descent climbs the cost: training makes it worse.
+    Symptom: rel. error 1, 'wrong'; gradient descent climbs the cost.
     Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
     """
     X, _, T = net.check_data(X, y)
@@ -122,11 +112,10 @@ def wrong_sign(net, X, y):
 
 
 def bias_wrong_axis(net, X, y):
-    """Sums the bias gradient over the wrong axis: ``delta.sum(axis=1)`` (per sample, over units).
+    """Sums the bias gradient over the units, ``delta.sum(axis=1)``, not over the samples.
 
-    Symptom: ∂C/∂b has shape (B,) instead of (n_out,) ('wrong shape'), and b -= η ∂C/∂b fails
-    to broadcast. Where B equals a layer's size only the values are wrong: with B = 10 on
-    [784, 30, 10], db2 (10,) is silently wrong while db1 (10,) ≠ (30,) still fails.
+    Symptom: ∂C/∂b has shape (B,), not (n_out,), and b -= η ∂C/∂b fails to broadcast; with B = 10
+    on [784, 30, 10], db2 (10,) is silently wrong while db1 (10,) ≠ (30,) still fails.
     Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(B,), …].
     """
     X, _, T = net.check_data(X, y)
@@ -143,10 +132,10 @@ def bias_wrong_axis(net, X, y):
 
 
 def missing_mean(net, X, y):
-    """Forgets the 1/B: returns the gradient of the summed cost, not of the mean.
+    """Forgets the 1/B: the gradient of the summed cost, not of the mean.
 
-    Symptom: every gradient B times too large (rel. error (B − 1)/(B + 1)); invisible at
-    B = 1. In training it acts as η·B, so results change with the batch size.
+    Symptom: every gradient B times too large (rel. error (B − 1)/(B + 1)), invisible at B = 1;
+    in training it acts as η·B.
     Inputs: X (B, n_in); y (B,). Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
     """
     X, _, T = net.check_data(X, y)
@@ -163,11 +152,10 @@ def missing_mean(net, X, y):
 
 
 def updated_weights(net, X, y, learning_rate=3.0):
-    """Updates W^(l+1) with η first, then uses the NEW W^(l+1) to compute δ^l.
+    """The update W^(l+1) -= η ∇W runs before ``delta @ W`` computes δ^l with the moved weights.
 
-    The update ``W -= η ∇W`` fused into the backward loop runs before ``delta @ W`` sends the
-    error back, so δ^l uses weights that have already moved (a local copy here: ``net`` is not
-    touched). Symptom: hidden-layer gradients wrong by an amount that grows with η.
+    (A local copy here: ``net`` is not touched.) Symptom: hidden-layer gradients wrong by an
+    amount that grows with η.
     Inputs: X (B, n_in); y (B,); learning_rate: η of the premature update.
     Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …].
     """
