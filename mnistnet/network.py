@@ -151,16 +151,12 @@ class Network:
     @classmethod
     def from_arrays(cls, weights, biases, *, cost="quadratic", output="sigmoid", init="normal",
                     dtype=None):
-        """A network with the given parameters (no random draw), e.g. a loaded one.
+        """``Network(sizes, …, weights=…, biases=…)`` with sizes read from the weights.
 
-        Inputs:
-        - weights: [W1 (n1, n0), W2 (n2, n1), …], stored (out, in); sizes are read from them.
-        - biases:  [b1 (n1,), b2 (n2,), …].
-        - cost, output: as for Network; init: only recorded (how the weights were first drawn).
-        - dtype: a floating-point dtype; None keeps W1's (float64 for lists or integers).
-          Arrays that already have it are used as given, not copied.
-        Returns:
-        - ``Network(sizes, …, weights=…, biases=…)``; a ValueError if the shapes do not chain.
+        weights [W1 (n1, n0), W2 (n2, n1), …] stored (out, in); biases [b1 (n1,), …];
+        cost, output as for Network; init is only recorded; dtype None keeps W1's (float64
+        for lists or integers); arrays that already have it are used as given, not copied.
+        Raises ValueError if the shapes do not chain.
         """
         weights, biases = list(weights), list(biases)
         if not weights or len(weights) != len(biases):
@@ -209,13 +205,9 @@ class Network:
         return zs, activations
 
     def forward_batch(self, X):
-        """The forward pass on a batch that ``check_data`` has already checked.
+        """The forward pass on X (B, n_in) as ``check_data`` returned it (not checked again).
 
-        Inputs:
-        - X: (B, n_in), in the network's dtype (not checked: pass what check_data returned).
-        Returns:
-        - zs: [Z1, …, ZL], Z^l = A^(l−1) W^lᵀ + b^l of shape (B, n_l).
-        - activations: [X, A1, …, AL], A^l of shape (B, n_l).
+        Returns zs [Z1, …, ZL], Z^l = A^(l−1) W^lᵀ + b^l (B, n_l), and activations [X, A1, …, AL].
         """
         zs, activations = [], [X]
         a, L = X, len(self.weights)
@@ -249,15 +241,11 @@ class Network:
         return [d[0] for d in deltas] if single else deltas
 
     def backprop_batch(self, X, T):
-        """Backpropagation on a batch that ``check_data`` has already checked.
+        """Backpropagation on X (B, n_in), one-hot T (B, n_out) as ``check_data`` returned them.
 
-        Inputs:
-        - X: (B, n_in) and T: one-hot targets (B, n_out), in the network's dtype, B ≥ 1
-          (not checked: pass what check_data returned).
-        Returns:
-        - nabla_w: [Δ^lᵀ A^(l−1) / B of shape (n_l, n_(l−1))], the mean cost's ∂C/∂W^l.
-        - nabla_b: [Δ^l summed over rows / B of shape (n_l,)], its ∂C/∂b^l.
-        - deltas: [Δ1, …, ΔL], Δ^l of shape (B, n_l): row k is sample k's own δ^l.
+        Returns nabla_w [Δ^lᵀ A^(l−1) / B (n_l, n_(l−1))] and nabla_b [Δ^l summed over rows
+        / B (n_l,)], the mean cost's gradients, and deltas [Δ1, …, ΔL], Δ^l (B, n_l): row k
+        is sample k's own δ^l.
         """
         B = X.shape[0]
         zs, activations = self.forward_batch(X)
@@ -276,14 +264,11 @@ class Network:
         return nabla_w, nabla_b, deltas
 
     def backprop_sample(self, x, y):
-        """Backprop for ONE sample with 1-D vectors: the per-sample reference.
+        """Backprop for ONE sample with 1-D vectors, the per-sample reference: a loop over
+        layers, ``np.outer`` for the weight gradients, ``W.T @ delta`` to send the error back
+        (``backprop`` agrees with its average over a batch to 1e-12 in float64).
 
-        Notebook 03's algorithm as written there: a loop over layers, ``np.outer`` for the
-        weight gradients, ``W.T @ delta`` to send the error back. ``backprop`` must agree
-        with its average over a batch (tested to 1e-12 in float64).
-
-        Inputs: x, one image (n_in,); y, its integer label.
-        Returns: nabla_w [(n1, n0), …], nabla_b [(n1,), …]: the gradient of this sample's cost.
+        x (n_in,), y an integer label -> nabla_w [(n1, n0), …], nabla_b [(n1,), …].
         """
         X, _, T = self.check_data(x, y, one_sample=True)
         x, t = X[0], T[0]                                       # (n_in,), (n_out,)
@@ -328,10 +313,7 @@ class Network:
         return self.mean_cost(X, T)
 
     def mean_cost(self, X, T):
-        """The mean cost, a float, over a batch that ``check_data`` has already checked.
-
-        X (B, n_in) and one-hot T (B, n_out), B ≥ 1, are not checked again.
-        """
+        """The mean cost, a float: X (B, n_in), one-hot T (B, n_out) as ``check_data`` returned them."""
         zs, activations = self.forward_batch(X)
         return float(self.cost_fn.fn(zs[-1], activations[-1], T, self.output_fn).mean())
 
@@ -423,16 +405,14 @@ class Network:
     def check_data(self, X, y, *, one_sample=False, batch_only=False, targets=True):
         """Check a batch once at the boundary; return it ready for the unchecked methods.
 
-        Inputs:
         - X: one sample (n_in,) or a batch (B, n_in), B ≥ 1, of real numbers. Refused: a wrong
           shape, raw whole-number pixels, NaN or inf (naming the row), no rows at all.
         - y: an integer label, or integer labels (B,), each in 0 … n_out − 1.
-        - one_sample / batch_only: accept only x (n_in,) / only X (B, n_in).
-        - targets: False to skip building T (the labels are checked all the same).
-        Returns:
-        - X (B, n_in) in the network's dtype (one sample becomes a batch of one), y (B,),
-          and one-hot T (B, n_out) in the network's dtype, or None if targets=False.
-        Raises a ValueError (TypeError for non-numbers) naming what was expected.
+        - one_sample / batch_only: accept only x (n_in,) / only X (B, n_in);
+          targets: False to skip building T (the labels are checked all the same).
+        Returns X (B, n_in) in the network's dtype (one sample becomes a batch of one), y (B,),
+        and one-hot T (B, n_out) in that dtype, or None. Raises ValueError (TypeError for
+        non-numbers) naming what was expected.
         """
         X, single = self._check_X(X, one_sample, batch_only)
         y = np.asarray(y)
