@@ -5,11 +5,9 @@ For every entry θ of some W^l or b^l (no L2 term)::
     ∂C/∂θ ≈ (C(θ + h) − C(θ − h)) / 2h          error O(h²) from the Taylor series
 
 compared with a backprop's gradient one array at a time (W1, b1, W2, b2, …) by ``rel_error``.
-Why float64: the difference C(θ + h) − C(θ − h) loses about eps·|C|/h to rounding, ≈ 1e-11
-in float64 with h = 1e-5 but ≈ 1e-2 in float32: as big as the bugs we look for.
-
-Verdicts use this project's scale, stricter than the CS231n notes (they call > 1e-2
-"probably wrong"), since our cost is smooth:
+Why float64: C(θ + h) − C(θ − h) loses about eps·|C|/h to rounding, ≈ 1e-11 with h = 1e-5,
+but ≈ 1e-2 in float32, as big as the bugs we look for. Verdicts (stricter than CS231n's,
+since our cost is smooth):
 
     rel. error ≤ 1e-7         good
     1e-7 … 1e-4               suspicious (fine only for costs with kinks; ours is smooth)
@@ -34,14 +32,10 @@ def rel_error(a, b):
 
         rel_error(a, b) = max|a − b| / max(1e-8, max(|a| + |b|))
 
-    The largest difference over the largest |a| + |b| (about twice the largest magnitude), so
-    a flipped sign gives exactly 1. The 1e-8 floor (against 0/0) is CS231n's, whose helper
-    takes max over entries of |a − b| / max(1e-8, |a| + |b|) entry by entry; scaling by the
-    whole array instead keeps nearly-zero gradients (all rounding) from dominating.
-
+    A flipped sign gives exactly 1. Unlike CS231n's entry-by-entry ratio, scaling by the whole
+    array keeps nearly-zero gradients (all rounding) from dominating.
     Inputs: a, b, e.g. analytic and numerical ∂C/∂W1 (n1, n0); b is NaN where not sampled
-    (those entries are ignored). Returns: a float; ``inf`` if the shapes differ or a checked
-    value is not finite.
+    (ignored). Returns: a float; ``inf`` if the shapes differ or a checked value is not finite.
     """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
@@ -55,14 +49,12 @@ def rel_error(a, b):
     return float(np.max(np.abs(a - b)) / max(1e-8, np.max(np.abs(a) + np.abs(b))))
 
 
-#: Relative errors below this are printed as "< 1e-8": for a right float64 gradient they are
-#: rounding noise (1e-11 … 1e-9), whose digits change with the machine's BLAS kernel.
+#: Relative errors below this print as "< 1e-8": rounding, whose digits vary with the BLAS kernel.
 PRINT_FLOOR = 1e-8
 
 
 def format_error(error):
-    """A relative error (a float ≥ 0) as printed: '< 1e-8' below PRINT_FLOOR, else 2 digits
-    ('9.6e-01'), or 'inf': the same on every machine for a right gradient."""
+    """A relative error ≥ 0 as printed: '< 1e-8' below PRINT_FLOOR, else '9.6e-01' or 'inf'."""
     return f"< {PRINT_FLOOR:.0e}".replace("e-0", "e-") if error < PRINT_FLOOR else f"{error:.1e}"
 
 
@@ -96,15 +88,12 @@ def numerical_gradient(net, X, y, *, h=1e-5, num_checks=None, seed=None):
     """Central-difference gradient of the mean batch cost, for every parameter or a sample.
 
     Each entry θ is nudged to θ ± h in place and restored exactly (also on Ctrl-C): 2 forward
-    passes per entry, fine for a small network; use ``num_checks`` for [784, 30, 10].
-
+    passes per entry; use ``num_checks`` for [784, 30, 10].
     Inputs:
     - net: a Network, ideally float64 (a float32 one is checked as a float64 copy, with a warning).
-    - X: a batch of rows (B, n_in), or one sample (n_in,).
-    - y: integer labels (B,), or one label.
-    - h: the step.
-    - num_checks: None for every entry, or k random entries of each array; seed: an int or a
-      np.random.Generator choosing them.
+    - X: a batch of rows (B, n_in), or one sample (n_in,); y: integer labels (B,), or one label.
+    - h: the step; num_checks: None for every entry, or k random entries of each array; seed:
+      an int or a np.random.Generator choosing them.
     Returns:
     - nabla_w: [≈∂C/∂W1 (n1, n0), ≈∂C/∂W2 (n2, n1), …], float64; entries not sampled are NaN.
     - nabla_b: [≈∂C/∂b1 (n1,), …], likewise.
@@ -125,8 +114,7 @@ def _numerical_gradient(net, X, T, *, h, num_checks, seed):
         else:
             indices = rng.choice(p.size, size=num_checks, replace=False)
         for i in indices:
-            # Index p itself: p.reshape(-1) would be a copy, not a view, for a
-            # non-contiguous p (e.g. Fortran order), and the nudges would miss the net.
+            # Index p itself: p.reshape(-1) is a copy for a non-contiguous p; nudges would miss.
             idx = np.unravel_index(i, p.shape)
             old = p[idx]
             try:
@@ -215,8 +203,7 @@ def check_gradients(net, X, y, backprop=None, *, h=1e-5, num_checks=None, seed=N
     """Check a backprop function against central differences, one parameter array at a time.
 
     Inputs:
-    - net: a Network, ideally float64 (a float32 one is checked as a float64 copy, with a
-      loud warning explaining why).
+    - net: a Network, ideally float64 (a float32 one is checked as a float64 copy, with a warning).
     - X: a batch of rows (B, n_in), or one sample (n_in,); y: integer labels (B,), or one.
     - backprop: None (``Network.backprop``) or any ``backprop(net, X, y) -> (nabla_w,
       nabla_b)``, [∂C/∂W1 (n1, n0), …] and [∂C/∂b1 (n1,), …] of the **mean** cost (e.g. from
@@ -251,10 +238,8 @@ def check_gradients(net, X, y, backprop=None, *, h=1e-5, num_checks=None, seed=N
 def from_layers(net, step, *, learning_rate=None, copy=True):
     """Make class-based code with ``net.layers`` checkable by check_gradients and check_backprop.
 
-    Learner-style code keeps its parameters in layer objects and often updates them in place
-    in its backward pass (``layer.weights -= lr * grad``); this wraps it into the function the
-    checkers call, on a fresh copy of the parameters each time.
-
+    Such code often updates its layers in place in the backward pass (``layer.weights -= lr *
+    grad``); the wrapper runs it on a fresh copy of the parameters each time.
     Inputs:
     - net: your object; ``net.layers[l].weights`` (n_out, n_in), ``.biases`` (n_out,), input first.
     - step: ``step(net, x, y)``, one training step on ONE sample x (n_in,), y an integer: forward,
@@ -262,9 +247,8 @@ def from_layers(net, step, *, learning_rate=None, copy=True):
       net.propagate_back(x, y))``, or a method bound to ``net`` (run on the copy).
     - learning_rate: η of your update. If step returns None the gradients are read from the
       update, (W_before − W_after) / η; if it returns (nabla_w, nabla_b), those are used.
-    - copy: True (default): each call runs on a shallow copy of ``net`` holding fresh copies of
-      the arrays, so an update in place changes neither the checker's arrays nor ``net``.
-      False: the checker's own arrays go into ``net``, and it reports an update in place.
+    - copy: True: each call runs on a shallow copy of ``net`` with fresh arrays, so an update
+      in place changes nothing; False: the checker's arrays go into ``net`` (an update is reported).
     Returns:
     - fn, for ``check_backprop(fn)`` (called ``fn(weights, biases, x, y)``) and for
       ``check_gradients(net64, X, y, backprop=fn)`` (called ``fn(network, X, y)``); a batch
