@@ -1,11 +1,10 @@
 """Explain what went wrong in a learner's code: which expression, which shapes, what fix.
 
-numpy's shape errors name shapes, not the expressions they belong to. ``explain_exception``
-finds the learner's failing sub-expression (from the instruction's columns on Python ≥ 3.11,
-by trying the line's candidates on 3.10), reads its operands in the failing frame without
-running any of the learner's code again, and names the operands, their shapes and a
-rearrangement that works, e.g. ``W2.T @ delta2`` for ``W2 @ delta2``. ``explain_shape`` does
-the same for an array returned with the wrong shape. The checkers of ``mnistnet.check`` use both.
+numpy's shape errors name shapes, not expressions. ``explain_exception`` finds the failing
+sub-expression (from the instruction's columns on Python ≥ 3.11, by trying the line's
+candidates on 3.10), reads its operands in the failing frame without running the learner's code
+again, and names a rearrangement that works (``W2.T @ delta2`` for ``W2 @ delta2``).
+``explain_shape`` does the same for an array returned with the wrong shape.
 """
 
 import ast
@@ -36,12 +35,9 @@ def safe_message(error):
 
 
 def _user_frame(tb):
-    """The deepest traceback entry in the learner's code.
-
-    Skipped: numpy (also its generated ``<__array_function__ internals>`` wrappers of numpy <
-    1.25), this module, check.py and gradcheck.py (which call the learner's code). Code
-    without readable source (``exec``, a REPL, piped in) is kept: it is explained from its locals.
-    """
+    """The deepest traceback entry in the learner's code: not numpy (nor its ``<__array_function__
+    internals>`` of numpy < 1.25), this module, check.py or gradcheck.py. Code without readable
+    source (``exec``, a REPL) is kept: it is explained from its locals."""
     np_dir, here = str(Path(np.__file__).parent), Path(__file__).resolve()
     ours = {str(here), str(here.with_name("check.py")), str(here.with_name("gradcheck.py"))}
     chosen = None
@@ -91,9 +87,8 @@ def _static_attribute(obj, name):
 def _safe_eval(node, frame):
     """Evaluate a name, .attribute, [constant or name] or numpy call in the frame, else None.
 
-    Never runs the learner's code: attributes are read statically, only lists, tuples,
-    dicts and arrays are indexed, only numpy's and mnistnet.functions' functions are called.
-    """
+    Never runs the learner's code: attributes are read statically, only lists, tuples, dicts and
+    arrays are indexed, only numpy's and mnistnet.functions' functions are called."""
     if isinstance(node, ast.Name):
         scope = next((s for s in (frame.f_locals, frame.f_globals, frame.f_builtins)
                       if node.id in s), {})
@@ -150,10 +145,8 @@ def _product_shape(left, right):
 
 
 def _matmul_advice(a_src, b_src, sa, sb, fmt="{} @ {}"):
-    """Which rearrangement of A @ B works, best first, as a sentence ("" if none).
-
-    fmt writes the product the way the learner did: "{} @ {}", "np.dot({}, {})", ….
-    """
+    """Which rearrangement of A @ B works, as a sentence ("" if none); fmt writes the product
+    the way the learner did: "{} @ {}", "np.dot({}, {})", …."""
     if not sa or not sb:
         return ""
     options = [(fmt.format(_transposed(a_src), b_src), sa[::-1], sb),
@@ -195,10 +188,9 @@ def _product_operands(node, text):
 def _failing_node(line, frame, what):
     """The sub-expression of ``line`` that raised, found without 3.11 positions, or None.
 
-    what: "product" (@, np.dot, np.matmul) or "broadcast" (+, -, *, / and updates such as
-    ``W -= lr * grad``). Candidates are tried on arrays of their operands' shapes, innermost
-    and leftmost first; the first that fails is the one, else the first that can't be tried.
-    """
+    what: "product" (@, np.dot, np.matmul) or "broadcast" (+, -, *, / and ``W -= lr * grad``).
+    Candidates are tried on arrays of their operands' shapes, innermost and leftmost first; the
+    first that fails is the one, else the first that can't be tried."""
     try:
         tree = ast.parse(line)
     except SyntaxError:
@@ -234,11 +226,9 @@ def _failing_node(line, frame, what):
 def explain_exception(error, show_line=True):
     """Explain an exception raised inside a learner's function in plain words.
 
-    For numpy shape errors (matrix products, elementwise operations, updates in place such
-    as ``W -= lr * grad``) it names the operands, their shapes and a rearrangement that works
-    (``W2.T @ delta2`` for ``W2 @ delta2``); without readable source, from the shapes of the
+    For numpy shape errors (products, elementwise operations, ``W -= lr * grad``) it names the
+    operands, their shapes and a rearrangement that works; without readable source, from the
     failing frame's arrays. It never runs the learner's code again.
-
     Inputs:
     - error: the exception, with its ``__traceback__``.
     - show_line: quote the whole source line that failed (False: only the expression).
