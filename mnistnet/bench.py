@@ -2,22 +2,15 @@
 
 From the shell::
 
-    python -m mnistnet.bench              # speed, then accuracy (several minutes)
-    python -m mnistnet.bench --speed      # only the epoch timings
-    python -m mnistnet.bench --speed --baseline /tmp/old   # also time the sgd of another
-                                          # checkout (e.g. git worktree add /tmp/old HEAD~3)
-    python -m mnistnet.bench --accuracy --seeds 0 1 2
+    python -m mnistnet.bench              # speed, then accuracy (several minutes; make bench)
+    python -m mnistnet.bench --speed --baseline /tmp/old   # also time another checkout's sgd
     python -m mnistnet.bench --accuracy --run ch3-cross-entropy-l2 --init normal --seeds 0 1 2
-                                          # one run, from other starting weights (not judged)
     python -m mnistnet.bench --quick      # 10 000 images, 3 epochs: a smoke test
-    make bench                            # the same as the first line
 
-Speed compares, in one run and on the same data, ``train.sgd`` (one matrix product
-per layer per mini-batch) with the per-sample reference, the book's network.py loop
-(``Network.backprop_loop``): both time one epoch's updates (shuffle, gather, backprop,
-update). The "monitor" column is what sgd spends besides (checks, set-up, evaluation),
-per epoch of a 3-epoch run. Accuracy judges what the book measured (``ACCURACY_RUNS``).
-Timings on a shared machine are noisy: the load average is printed with them.
+Speed times one epoch's updates (shuffle, gather, backprop, update) of ``train.sgd`` beside
+the per-sample reference, the book's loop (``Network.backprop_loop``), on the same data; the
+"monitor" column is what sgd spends besides (checks, set-up, evaluation). Accuracy judges
+what the book measured (``ACCURACY_RUNS``). Timings are noisy: the load average is printed.
 """
 
 import argparse
@@ -35,10 +28,9 @@ from .network import INITS, Network
 from .tables import format_table as _text_table
 from .train import BLAS_THREADS, sgd
 
-# The accuracy benchmarks. judge: "peak" = the best seed's peak-epoch test accuracy
-# ≥ target and every seed's final one ≥ floor (the book's chapter 1 reports the peak
-# epoch of its best run of three); "mean" = the mean final test accuracy over the
-# seeds ≥ target. report_init: also trained from that initialisation, reported only.
+# judge: "peak" = the best seed's peak-epoch test accuracy ≥ target and every seed's final
+# one ≥ floor (the book's chapter 1 reports the peak epoch of its best run of three); "mean" =
+# the mean final test accuracy over the seeds ≥ target. report_init: also run, not judged.
 # learning_rate (a, k, b): η = a for the first k epochs, then b (notebook 07's schedule).
 ACCURACY_RUNS = {
     "ch1-quadratic": dict(sizes=[784, 30, 10], cost="quadratic", output="sigmoid", init="normal",
@@ -72,10 +64,8 @@ def _max_rss_mib():
 
 
 def reference_epoch(net, X, y, batch_size, learning_rate, seed=None):
-    """One epoch of the book's network.py: each mini-batch's gradient from ``net.backprop_loop``.
-
-    Inputs: net (updated in place); X (n, n_in), y (n,); batch_size B; learning_rate η;
-    seed for the shuffle. Returns: (wall seconds, CPU seconds).
+    """One epoch of the book's network.py, each mini-batch's gradient from ``net.backprop_loop``:
+    net updated in place; X (n, n_in), y (n,). Returns (wall seconds, CPU seconds).
     """
     rng = np.random.default_rng(seed)
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -94,16 +84,12 @@ def time_epoch(X, y, *, method="vectorised", sizes=(784, 30, 10), batch_size=10,
                epochs=1, package=None):
     """(wall s, CPU s, monitor s) of one training epoch on (X, y), the best of ``repeat`` fresh runs.
 
-    Inputs:
     - X: (n, n_in) images; y: (n,) integer labels.
     - method: "vectorised" (``train.sgd``, the mean epoch of an ``epochs``-epoch run)
-      or "per-sample" (``reference_epoch``).
-    - sizes, batch_size, learning_rate, dtype, seed: the network and its training;
-      blas_threads: None for sgd's default (BLAS_THREADS).
+      or "per-sample" (``reference_epoch``); blas_threads: None for BLAS_THREADS.
     - package: another checkout's mnistnet (see ``load_package``) for "vectorised"; None: this one.
-    Returns:
-    - the updates only (wall and CPU time), and for "vectorised" what sgd spent besides
-      per epoch (checks, set-up, evaluation; None for "per-sample").
+    Wall and CPU seconds are the updates only; monitor s is what sgd spent besides per
+    epoch (checks, set-up, evaluation; None for "per-sample").
     """
     if method not in ("vectorised", "per-sample"):
         raise ValueError(f"method must be 'vectorised' or 'per-sample', got {method!r}")
@@ -141,10 +127,8 @@ def load_package(path, name="mnistnet_baseline"):
 
 
 def epoch_memory(X, y, *, sizes=(784, 30, 10), batch_size=10, dtype=np.float32):
-    """Peak bytes numpy allocates during one untimed vectorised epoch (tracemalloc), X itself aside.
-
-    Inputs: X (n, n_in), y (n,); sizes, batch_size, dtype as ``time_epoch``.
-    """
+    """Peak bytes numpy allocates during one untimed vectorised epoch on X (n, n_in), y (n,)
+    (tracemalloc), X itself aside."""
     net = Network(list(sizes), seed=0, dtype=dtype)
     tracemalloc.start()
     try:
@@ -158,18 +142,15 @@ def speed_table(X, y, *, sizes=(784, 30, 10), batch_sizes=(10, 128), dtype=np.fl
                 per_sample=True, threads=(None,), repeat=1, seed=0, epochs=1, baseline=None):
     """One row per (method, batch size, BLAS threads): seconds per epoch and speed-up.
 
-    Inputs:
     - X: (n, n_in) images, y: (n,) labels (50 000 for the benchmark, a subset in notebooks).
-    - sizes, dtype: the network; batch_sizes: the vectorised runs (the per-sample
-      reference, if per_sample, runs at the first); threads: BLAS thread counts (None:
-      sgd's default); repeat: best of this many runs per row; epochs: per vectorised run.
+    - batch_sizes: the vectorised runs (the per-sample reference, if per_sample, runs at
+      the first); threads: BLAS thread counts (None: sgd's default); repeat: best of this
+      many runs per row; epochs: per vectorised run.
     - baseline: None, or (label, package) of another checkout, timed in turns with this
       one at the first batch size (see ``load_package``).
-    Returns:
-    - rows: dicts with method, batch_size, threads, images, seconds (wall), cpu_seconds,
-      us_per_image, monitor_seconds and monitor_share (vectorised: sgd's time besides the
-      updates, per epoch and as a share of it), speedup and cpu_speedup (the per-sample
-      reference's time over this row's).
+    Returns rows: dicts with method, batch_size, threads, images, seconds (wall), cpu_seconds,
+    us_per_image, monitor_seconds and monitor_share (sgd's time besides the updates, per
+    epoch and as a share of it), speedup and cpu_speedup (the reference's time over this row's).
     """
     n = len(X)
     rows = []
@@ -215,10 +196,8 @@ def epoch_gflop(n, sizes):
 
 
 def format_table(rows, columns):
-    """The text table of rows (list of dicts) in columns [(key, header, format string), …].
-
-    A value that is missing or None is left blank; columns are right-aligned.
-    """
+    """The text table of rows (list of dicts) in columns [(key, header, format string), …],
+    right-aligned; a value that is missing or None is left blank."""
     body = [[None if r.get(k) is None else f.format(r[k]) for k, _, f in columns] for r in rows]
     return _text_table([h for _, h, _ in columns], body, align=">")
 
@@ -235,13 +214,10 @@ def _learning_rate(cfg, epochs_done):
 def accuracy_run(name, data, seed, epochs=None, dtype=np.float32, verbose=False, init=None):
     """Train one of ACCURACY_RUNS from scratch, scoring the test set after every epoch.
 
-    Inputs:
-    - name: a key of ACCURACY_RUNS; seed: network and shuffle seed.
-    - data: load_mnist()'s ((X, y), (X_val, y_val), (X_test, y_test)), X (n, 784).
-    - epochs, init: None for the run's own; dtype: the parameters' (float32).
-    Returns:
-    - a dict: name, seed, epochs, init, test (after the last epoch), peak_test,
-      peak_epoch, test_at_best_val, best_val, best_epoch, last_val, s_per_epoch.
+    name: a key of ACCURACY_RUNS; data: load_mnist()'s ((X, y), (X_val, y_val), (X_test,
+    y_test)), X (n, 784); seed: network and shuffle seed; epochs, init: None for the run's own.
+    Returns a dict: name, seed, epochs, init, dtype, test (after the last epoch), peak_test,
+    peak_epoch, test_at_best_val, best_val, best_epoch, last_val, s_per_epoch.
     """
     cfg = dict(ACCURACY_RUNS[name])
     epochs = cfg["epochs"] if epochs is None else epochs
@@ -272,10 +248,7 @@ def accuracy_run(name, data, seed, epochs=None, dtype=np.float32, verbose=False,
 
 
 def run_speed(data, args):
-    """``--speed``: print the speed table, the FLOP count and the peak memory.
-
-    Inputs: data, ``load_mnist()``'s; args, the command line (quick, threads, repeat, baseline).
-    """
+    """``--speed``: print the speed table, the FLOP count and the peak memory (data: load_mnist()'s)."""
     (X, y), _, _ = data
     if args.quick:
         X, y = X[:10_000], y[:10_000]
@@ -336,8 +309,7 @@ def _verdict(name, rows, epochs):
 def run_accuracy(data, args):
     """``--accuracy``: train the chosen ACCURACY_RUNS for every seed; print the table and verdicts.
 
-    Inputs: data, ``load_mnist()``'s; args, the command line (quick, epochs, seeds, runs,
-    init, verbose). Returns True unless a run with its own settings and epochs missed its target.
+    Returns True unless a run with its own settings and epochs missed its target.
     """
     print(f"\n== Accuracy: float32, seeds {args.seeds} (load average {load_average()})")
     print("   test = after the last epoch; peak = the best epoch's test accuracy (what the book "
@@ -388,11 +360,8 @@ def _at_least_one(text):
 
 
 def main(argv=None):
-    """``python -m mnistnet.bench [--speed] [--accuracy] [--quick] [--seeds S ...]``.
-
-    Returns the exit code: 0, or 1 if an accuracy run with its own settings
-    and number of epochs missed its target (see ACCURACY_RUNS).
-    """
+    """``python -m mnistnet.bench [--speed] [--accuracy] [--quick] [--seeds S ...]``: returns
+    0, or 1 if an accuracy run with its own settings and epochs missed its target."""
     parser = argparse.ArgumentParser(prog="python -m mnistnet.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--speed", action="store_true", help="time one epoch (vectorised and per-sample)")
     parser.add_argument("--accuracy", action="store_true", help="train the book's networks and notebook 07's")
