@@ -13,11 +13,10 @@ with ``allow_pickle=False``, so loading a file never runs code) holding::
     W1, W2, …    (n1, n0), (n2, n1), …   weights, stored (out, in)
     b1, b2, …    (n1,), (n2,), …         biases
 
-One set of rules, ``_network_from``, checks both directions: what ``load_network``
-reads, and what ``save_network`` is about to write. A file that breaks them raises
-``NetworkFileError`` naming the file and what is wrong (not an archive, a key missing, an
-unknown version or setting, arrays that do not match ``sizes`` and ``dtype`` or hold NaN),
-and ``save_network`` refuses such a network with the same words before writing anything.
+One set of rules, ``_network_from``, checks what ``load_network`` reads and what
+``save_network`` is about to write: a file that breaks them raises ``NetworkFileError`` saying
+what is wrong (not an archive, a key missing, an unknown version or setting, arrays that do
+not match ``sizes`` and ``dtype`` or hold NaN); ``save_network`` refuses with the same words.
 """
 
 import os
@@ -49,19 +48,12 @@ def _as_path(path):
 
 
 def save_network(net, path):
-    """Write a network to ``path`` as an ``.npz`` file (exactly that name: no suffix is added).
+    """Write a network to ``path`` as an ``.npz`` file (exactly that name: no suffix is added),
+    never half written; a network ``load_network`` would refuse raises before anything is written.
 
-    The network is first checked by the rules ``load_network`` applies, so a network it
-    would refuse raises before anything is written. The file is never half written, and
-    gets the permissions of any new file.
-
-    Inputs:
-    - net: a Network, e.g. Network([784, 30, 10]) with W1 (30, 784), W2 (10, 30),
-      b1 (30,), b2 (10,).
+    - net: a Network, e.g. Network([784, 30, 10]) with W1 (30, 784), W2 (10, 30), b1 (30,), b2 (10,).
     - path: a str or pathlib.Path, conventionally ending in ".npz".
-    Returns:
-    - the path written, as a pathlib.Path.
-    Raises:
+    Returns the path written, as a pathlib.Path. Raises:
     - TypeError if net is not a Network or path is not a str or path;
     - ValueError, saying what load_network would say (a dtype other than float64 or
       float32, arrays that do not match net.sizes and net.dtype, NaN, an unknown cost …);
@@ -95,14 +87,10 @@ def save_network(net, path):
 
 
 def load_network(path):
-    """Read a network written by ``save_network``.
+    """Read a network written by ``save_network`` from ``path``, a str or pathlib.Path.
 
-    Inputs:
-    - path: a str or pathlib.Path to an ``.npz`` file.
-    Returns:
-    - a Network with the saved sizes, cost, output, init, dtype, weights
-      [W1 (n1, n0), …] and biases [b1 (n1,), …].
-    Raises:
+    Returns a Network with the saved sizes, cost, output, init, dtype, weights
+    [W1 (n1, n0), …] and biases [b1 (n1,), …]. Raises:
     - TypeError if path is not a str or path;
     - FileNotFoundError if there is no such file, IsADirectoryError if it is a folder,
       another OSError naming ``path`` if it cannot be read (permissions, say);
@@ -136,13 +124,9 @@ def load_network(path):
 
 # --- The rules of the file, for both directions ------------------------------
 
-
 def _network_from(data):
-    """The Network described by ``data``, a mapping key -> array (an open ``.npz`` archive
-    when loading, the arrays about to be written when saving), every field checked.
-
-    Raises NetworkFileError saying what is wrong, without the path (the caller adds it).
-    """
+    """The Network described by ``data``, a mapping key -> array (an open ``.npz`` archive, or
+    the arrays about to be written), every field checked; NetworkFileError (without the path)."""
     sizes, dtype = _check_header(data)
     weights, biases = _check_parameters(data, sizes, dtype)
     settings = {key: _text(data, key) for key in ("cost", "output", "init")}
