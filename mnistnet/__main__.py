@@ -17,12 +17,9 @@ INTERRUPTED = "interrupted: nothing was written, run it again"
 
 
 def fetch_command(data_dir=None):
-    """Run ``mnistnet.data.fetch``, print the source that served, the cache file and the
-    shapes ``load_mnist()`` returns. Run by ``make lab`` and ``make test``.
-
-    Returns the exit code: 0 on success, 1 (with the error on stderr) on failure, 130
-    after Ctrl-C and 143 after a SIGTERM, saying INTERRUPTED (temporary files are
-    removed on the way out, the cache is either complete or absent).
+    """Run ``mnistnet.data.fetch``; print the source that served, the cache file and the shapes
+    ``load_mnist()`` returns. Returns the exit code: 0, 1 on failure (the error on stderr), 130
+    after Ctrl-C and 143 after a SIGTERM, saying INTERRUPTED (the cache is complete or absent).
     """
     from . import data
 

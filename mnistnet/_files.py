@@ -30,12 +30,10 @@ def temp_files(name):
 
 
 def atomic_savez(path, arrays):
-    """Write ``arrays`` ({name: array}, as for ``np.savez``) to ``path`` as an uncompressed .npz.
-
-    ``path`` (a str or pathlib.Path) is written exactly as named and never half written:
-    an interrupted write (an error, a full disk, Ctrl-C, a SIGTERM) removes the temporary
-    file and re-raises. Stale temporary files of the same target are removed first. The
-    file gets the permissions of any new file (0o666 less the umask), not mkstemp's 0o600.
+    """Write ``arrays`` ({name: array}, as for ``np.savez``) to ``path`` (a str or pathlib.Path,
+    exactly as named) as an uncompressed .npz, never half written: an interrupted write (an
+    error, a full disk, Ctrl-C, a SIGTERM) removes the temporary file and re-raises. The file
+    gets the permissions of any new file (0o666 less the umask), not mkstemp's 0o600.
     Returns path as a pathlib.Path. Raises OSError (FileNotFoundError, PermissionError, …)
     naming ``path``, never the temporary name, if it cannot be written.
     """
@@ -64,10 +62,9 @@ def atomic_savez(path, arrays):
 def remove_stale(folder, pattern):
     """Remove the entries of ``folder`` (a Path) left by a process that is gone; never raises.
 
-    An entry (file or folder) is a leftover if its name matches the compiled regex
-    ``pattern``, whose optional group "pid" is the process that made it. It is stale when
-    that process no longer runs on this machine, or when nothing in it has changed for
-    STALE_AFTER seconds. Returns the list of names removed.
+    An entry (file or folder) is a leftover if its name matches the compiled regex ``pattern``,
+    whose optional group "pid" is the process that made it; it is stale when that process is
+    gone or nothing in it has changed for STALE_AFTER seconds. Returns the names removed.
     """
     removed = []
     try:
@@ -120,10 +117,8 @@ def raise_terminated(signum, frame):
 @contextmanager
 def sigterm_unwinds():
     """While active, a SIGTERM raises Terminated, so ``with`` and ``finally`` blocks remove
-    their temporary files; on leaving, the process then ends by SIGTERM as asked.
-
-    Only in the main thread and only while SIGTERM has its default action (the command
-    line handles it itself); elsewhere it does nothing, and ``remove_stale`` cleans up later.
+    their temporary files; on leaving, the process then ends by SIGTERM as asked. Only in the
+    main thread while SIGTERM has its default action; elsewhere ``remove_stale`` cleans up later.
     """
     if (threading.current_thread() is not threading.main_thread()
             or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
