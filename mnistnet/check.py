@@ -5,21 +5,16 @@
     check_backprop(fn)   fn(weights, biases, x, y) -> ([dW1, dW2], [db1, db2]), shaped as W, b
 
 weights [W1 (30, 784), W2 (10, 30)] stored (out, in), biases [b1 (30,), b2 (10,)], x one image
-(784,), y its integer label; sigmoid layers, C = ½‖a − t‖² with t one-hot. The batch form takes
-X (B, 784), y (B,) and returns A2 (B, 10), [Δ1 (B, 30), Δ2 (B, 10)] (one row per sample, not
-divided by B) or the gradients of the mean cost. ``batched=None`` tries both forms (first the one
-the third argument's name suggests: ``X`` or "batch" → batch); the report says which it assumed.
+(784,), y its integer label; sigmoid layers, C = ½‖a − t‖² with t one-hot. Each also takes the
+batch form, X (B, 784), y (B,): ``batched=None`` tries both (first the one the third argument's
+name suggests: ``X`` or "batch" → batch) and the report says which it assumed.
 
-``fn`` gets copies of its inputs (a change made in place is reported) on random float64 networks
-[784, 30, 10], then [784, 7, 10] (so that a size written into the code shows up). An array
-matches when ``gradcheck.rel_error`` = max|a − b| / max(1e-8, max(|a| + |b|)) is at most ``RTOL``
-= 1e-7 (1e-5 for a float32 result); ``check_backprop`` is OK only when every array matches the
-reference (``Network``'s formulas) and the numerical gradient. Otherwise the checker recomputes
-the classic mistakes of ``bugs.MISTAKES`` and names the one that matches, with its advice; an
-exception inside ``fn`` is explained (``mnistnet.explain``); a template that still raises
-``NotImplementedError`` is "not written yet". ``print(report)`` shows a table and one sentence
-per problem (``report.findings``: ``.kind``, ``.arrays``, ``.message``). Class-based code is
-checked through ``from_layers``.
+``fn`` gets copies of its inputs on random float64 networks [784, 30, 10], then [784, 7, 10] (so
+that a size written into the code shows up). An array matches when ``gradcheck.rel_error`` is
+at most ``RTOL`` = 1e-7 (1e-5 for a float32 result); ``check_backprop`` also compares with the
+numerical gradient. A wrong array is matched against the classic mistakes of ``bugs.MISTAKES``;
+an exception is explained (``mnistnet.explain``). ``print(report)`` shows a table and one
+sentence per problem. Class-based code is checked through ``from_layers``.
 """
 
 import copy
@@ -58,13 +53,9 @@ _REFERENCE_KEY = {"δ1": "D1", "δ2": "D2", "z1": "Z1", "z2": "Z2", "a1": "A1", 
 
 @dataclass
 class Finding:
-    """One problem: what kind, which arrays it concerns, and one sentence on how to fix it.
-
-    - kind: a short key, e.g. "shape", "transpose", "factor", "sign", "sigma_prime_of_a" (the
-      catalogue's kinds), "exception", "not_written", "mutated_input", "nan", "numerical".
-    - arrays: the names of the arrays concerned, e.g. ["dW1"] ([] for the function as a whole).
-    - message: the sentence shown to the learner.
-    """
+    """One problem: kind, a short key ("shape", "transpose", "factor", a ``Mistake.kind``,
+    "exception", "not_written", "mutated_input", "nan", …); arrays, the names concerned, e.g.
+    ["dW1"] ([] for the function as a whole); message, the sentence shown to the learner."""
     kind: str
     arrays: list = field(default_factory=list)
     message: str = ""
@@ -75,13 +66,11 @@ class Finding:
 
 
 class CheckReport:
-    """What a checker found; ``print`` it for the table and one line per finding.
-
-    Attributes: ok (every array right on every network); what ("forward", "deltas",
-    "backprop"); form ("one sample" or "batch"); findings (Finding list, in order found);
-    rows (name, shape returned, shape expected, error vs reference, vs numerical); sizes (the
-    networks checked); kinds (the set of finding kinds). A notebook renders it as Markdown.
-    """
+    """What a checker found; ``print`` it for the table and one line per finding (a notebook
+    renders it as Markdown). Attributes: ok (every array right on every network); what
+    ("forward", "deltas", "backprop"); form ("one sample" or "batch"); findings (Finding list,
+    in order found); kinds (their set); rows (name, shape returned, shape expected, error vs
+    reference, vs numerical); sizes (the networks checked)."""
 
     def __init__(self, what, form, sizes):
         self.what, self.form, self.sizes = what, form, sizes
@@ -331,12 +320,9 @@ def _fmt_err(e, tol=RTOL):
 # --- Naming the mistake behind wrong values ---
 
 def _factor_sentence(c, B, per_sample=False):
-    """A sentence explaining a constant factor c, or None if c = 1.
-
-    The factors are those of ``bugs.MISTAKES`` (sign, ½, 2, and B or 1/B), alone or
-    combined. per_sample: the arrays are deltas (one row per sample, no mean), so
-    a factor 1/B is a mean taken too early rather than twice.
-    """
+    """A sentence explaining a constant factor c (those of ``bugs.MISTAKES``: sign, ½, 2, B or
+    1/B, alone or combined), or None if c = 1. per_sample: the arrays are deltas (no mean), so a
+    factor 1/B is a mean taken too early rather than twice."""
     if abs(c - 1) < 1e-6:
         return None
     constants = [(m.factor, m.advice) for m in MISTAKES.values() if isinstance(m.factor, float)]
@@ -357,9 +343,8 @@ def _factor_sentence(c, B, per_sample=False):
 def _diagnose_values(report, setting, name, got, ref):
     """Explain why got, of the right shape, differs from ref; add the finding. True if it matched.
 
-    Tried in turn: another array of the forward pass returned in its place; all zeros; a
-    classic mistake of ``setting.variants`` (exactly, or times a constant factor for the
-    backward pass); δ1 sent back through a W2 already updated; a reshape for a transpose.
+    Tried in turn: another forward array in its place; all zeros; a classic mistake (exactly,
+    or times a constant factor for the backward pass); an updated W2; a reshape for a transpose.
     """
     if _same(got, ref):
         return True
@@ -428,12 +413,10 @@ def _signature_says_batch(fn):
 
 
 def _choose_form(fn, batched, attempt):
-    """Decide whether fn is checked as a one-sample or a batch function.
+    """(batched, note): whether fn is checked as a one-sample or a batch function.
 
-    attempt(batched) -> (score, report): 0 = raised, 1… = returned something
-    wrong, 2 = right. The name of fn's third argument gives the first guess (X or
-    *batch* → batch); the other form wins only if it does better and the guess did
-    not return the right thing. Returns (batched, note).
+    attempt(batched) -> (score, report): 0 = raised, 1… = wrong, 2 = right. The name of fn's
+    third argument gives the first guess; the other form wins only if it does better.
     """
     if batched is not None:
         return batched, ""
