@@ -30,23 +30,19 @@ from threadpoolctl import threadpool_limits
 
 from .network import UNSCALED_ABOVE
 
-# numpy's BLAS threads while sgd runs. One epoch on the 2-core machine this was written
-# on (bench --speed --threads), 1 thread vs 2: batch 10 0.265 s vs 0.260 s, batch 128
-# 0.115 s vs 0.752 s: the products are small, and a second thread only adds waiting.
+# numpy's BLAS threads while sgd runs: the products are small, and a second thread only
+# adds waiting (batch 128: 0.115 s vs 0.752 s per epoch on 2 cores; bench --speed --threads).
 BLAS_THREADS = 1
 
-# The training cost is measured on a fixed sample of this many training images (evenly
-# spaced; all of them when there are fewer): the whole 50 000 cost a fifth of an epoch.
+# The training cost is measured on this many evenly spaced training images (all if fewer).
 COST_SAMPLE = 5_000
 
 # How often (in mini-batches) the parameters are checked for NaN/inf mid-epoch.
 FINITE_CHECK_EVERY = 50
 
-# A unit is "dead" when |z| > SATURATED_Z (σ'(z) < 2.1e-9) on each of the first
-# PROBE_SIZE images of the cost sample: it then gives the same output whatever the
-# input and gets almost no gradient, so it never recovers. Training has failed when
-# DEAD_FRACTION of some sigmoid layer is dead. Healthy runs have none; η = 100 on
-# [784, 30, 10] kills 90 % of a layer within the first epoch.
+# A unit is "dead" when |z| > SATURATED_Z (σ'(z) < 2.1e-9) on each of the first PROBE_SIZE
+# images of the cost sample: same output whatever the input, almost no gradient, no recovery.
+# Training has failed when DEAD_FRACTION of some sigmoid layer is dead (healthy runs have none).
 SATURATED_Z, DEAD_FRACTION, PROBE_SIZE = 20.0, 0.5, 500
 
 # A weight decay ηλ/n above this per step is named as the likely cause of a failure.
@@ -154,11 +150,9 @@ def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
     - backprop: None for ``net.backprop_batch``, or any ``backprop(net, X_b, y_b) ->
       (nabla_w, nabla_b)``, e.g. a bug from ``mnistnet.bugs`` (its first result is
       checked against the parameters' shapes).
-    - blas_threads: numpy's BLAS threads while training (1, see BLAS_THREADS), or None to
-      leave them alone. The limit is process-wide; see ``_blas_limit`` for overlapping runs.
-    Returns:
-    - a History.
-    Raises:
+    - blas_threads: numpy's BLAS threads while training (BLAS_THREADS), or None to leave
+      them alone (the limit is process-wide: see ``_blas_limit``).
+    Returns a History. Raises:
     - ValueError/TypeError, before any work, for a wrong shape, bad data (NaN/inf rows,
       raw integer pixels) or a bad setting, naming the argument and the value received.
     - Diverged (a RuntimeError, with ``.history``) when the parameters or the cost become
@@ -200,8 +194,7 @@ def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
 def _train(net, X, y, T, epochs, batch_size, l2, rng, backprop, monitor):
     """The training loop itself: shuffle, slice, backprop, update; the monitor watches.
 
-    X (n, n_in), y (n,), T (n, n_out) are checked; ``monitor`` gives η before each
-    mini-batch, holds the stop event, and checks and records the rest.
+    X (n, n_in), y (n,), T (n, n_out) are checked; ``monitor`` gives η and the stop event.
     """
     n, stop = X.shape[0], monitor.stop_event
     for epoch in range(1, epochs + 1):
@@ -325,10 +318,10 @@ _blas_before = []          # the threadpool_limits object that remembers the set
 def _blas_limit(limit):
     """numpy's BLAS limited to ``limit`` threads inside the block (None: left alone).
 
-    Runs may overlap (two Trainers, a Trainer and a cell) and end in any order: the
-    newest run's limit applies, and the setting from before the first comes back when
-    the last ends, or as soon as a run in the main thread (a cell) ends: OpenBLAS
-    (0.3.31, measured) ignores a count set from another thread once the main thread has set one.
+    Runs may overlap (two Trainers, a Trainer and a cell) and end in any order: the newest
+    run's limit applies; the setting from before the first comes back when the last ends, or
+    when a run in the main thread ends (OpenBLAS ignores a count set from another thread
+    once the main thread has set one).
     """
     if limit is None:
         yield
@@ -357,9 +350,7 @@ def _blas_limit(limit):
 class Monitor:
     """Everything around the update. The loop calls ``learning_rate()`` before each mini-batch,
     ``batch_done`` after it (every k-th: NaN check, callback) and ``begin_epoch``/``end_epoch``
-    (evaluate, record, check, callback). The cost is measured on a fixed sample of at most
-    COST_SAMPLE training images, the dead units on its first PROBE_SIZE, the accuracy on all
-    the validation data.
+    (evaluate on the cost sample and the validation data, record, check, callback).
     """
 
     def __init__(self, net, X, y, T, validation, settings, eta_of, l2, callback,
@@ -495,10 +486,8 @@ class Monitor:
 
 
 def _guess_cost(net, y):
-    """The mean cost of always answering a = p, p_k the fraction of labels y (n,) equal to k.
-
-    That is Σ_k p_k C(a = p, t = e_k): a network that does worse after an epoch has
-    learned less than nothing.
+    """Σ_k p_k C(a = p, t = e_k): the mean cost of always answering a = p, p_k the fraction
+    of labels y (n,) equal to k. A network that does worse after an epoch learned less than nothing.
     """
     n_out = net.sizes[-1]
     p = np.clip(np.bincount(y, minlength=n_out) / len(y), 1e-7, 1 - 1e-7)
