@@ -233,12 +233,9 @@ def _setting(what, net, X, y, batched, seed):
 # --- Calling fn: copies, exceptions, inputs changed in place ---
 
 def _call(fn, weights, biases, *rest):
-    """Call fn on copies of its inputs, catching and explaining an exception.
-
-    Returns (result, failure, changed): failure is None, or (kind, sentence) with kind
-    "exception" or "not_written" (a template that still raises NotImplementedError);
-    changed lists (name, before, after) for each input that fn changed in place.
-    """
+    """Call fn on copies of its inputs: (result, failure, changed). failure is None, or (kind,
+    sentence) with kind "exception" or "not_written" (a template still raising
+    NotImplementedError); changed lists (name, before, after) for each input changed in place."""
     w_in, b_in = [W.copy() for W in weights], [b.copy() for b in biases]
     rest_in = [copy.deepcopy(r) for r in rest]
     result = failure = None
@@ -565,11 +562,8 @@ def _check_array(report, setting, name, got, ref):
 
 
 def _check_on(what, fn, sizes, batched, seed):
-    """Check fn on one network: call it on copies, compare, name the mistakes.
-
-    Returns (report, score) for ``_choose_form``: 0 if fn raised, 2 if right, else
-    1 + (arrays right)/10 (+ 0.05 per gradient of the right shape).
-    """
+    """Check fn on one network: (report, score), the score for ``_choose_form``: 0 if fn raised,
+    2 if right, else 1 + (arrays right)/10 (+ 0.05 per gradient of the right shape)."""
     report = CheckReport(what, "batch" if batched else "one sample", [sizes])
     net, X, y = _problem(sizes, seed, batched)
     args = (X, y) if batched else (X[0], int(y[0]))
@@ -577,17 +571,17 @@ def _check_on(what, fn, sizes, batched, seed):
                                      *args[:1 if what == "forward" else 2])
     setting = _setting(what, net, X, y, batched, seed)
     reference_grads = {k: setting.ref[k] for k in GRADIENT_NAMES} if what == "backprop" else None
+    unpack, should_return = _RETURNED[what]
+    returned = None
     if failure is not None:
         report.add(failure[0], [], failure[1])
-        _mutation_findings(report, changed, reference_grads)
-        return report, 0
-    unpack, should_return = _RETURNED[what]
-    if result is None:
+    elif result is None:
         report.add("type", [], f"fn returned None: did you forget `return {should_return}`?")
-    returned = None if result is None else unpack(report, result)
+    else:
+        returned = unpack(report, result)
     if returned is None or (what != "forward" and _order_mistake(report, setting, returned)):
         _mutation_findings(report, changed, reference_grads)
-        return report, 1
+        return report, (0 if failure else 1)
     _mutation_findings(report, changed, dict(returned) if what == "backprop" else None)
     good = sum(_check_array(report, setting, name, got, setting.pick(setting.ref, name))
                for name, got in returned)

@@ -220,8 +220,7 @@ def check_gradients(net, X, y, backprop=None, *, h=1e-5, num_checks=None, seed=N
     X64, _, T = net.check_data(X, y)                    # shape errors surface here, clearly
     if backprop is None:
         backprop = type(net).backprop
-    # The analytic gradient first: a backprop that raises or returns the wrong
-    # number of arrays fails at once, before the slow numerical gradient.
+    # Backprop first: if it raises or returns the wrong count, fail before the slow numerical part.
     nabla_w, nabla_b = _call_backprop(backprop, net.copy(), X, y, original)
     if len(nabla_w) != net.num_layers or len(nabla_b) != net.num_layers:
         raise ValueError(f"backprop returned {len(nabla_w)} weight and {len(nabla_b)} bias "

@@ -1,7 +1,4 @@
-"""One way to print a table of text: columns padded to a common width, or Markdown.
-
-Used by the checkers' reports (``check``, ``gradcheck``) and the benchmark (``bench``).
-"""
+"""One way to print a table of text (the checkers' reports, the benchmark): padded or Markdown."""
 
 __all__ = ["format_table"]
 
@@ -10,13 +7,11 @@ def format_table(headers, rows, align="<", markdown=False):
     """A text table: a header line, a rule, one line per row.
 
     Inputs:
-    - headers: n column titles; rows: an iterable of rows of n values (shown with ``str``,
-      None as "").
+    - headers: n column titles; rows: an iterable of rows of n values (``str``, None as "").
     - align: "<" (left) or ">" (right) for every column, or one character per column ("<>>").
     - markdown: False for plain text (columns two spaces apart, no trailing spaces), True for
       a Markdown table (``| a | b |``, then ``|---|---|``).
-    Returns:
-    - the table, a str of lines joined by newlines (no final newline).
+    Returns: the table, a str of lines joined by newlines (no final newline).
     """
     cells = [[str(h) for h in headers]]
     cells += [["" if v is None else str(v) for v in row] for row in rows]
