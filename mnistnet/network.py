@@ -350,11 +350,9 @@ class Network:
     # --- input checks: a wrong shape or value says what was expected ---------------
 
     def _check_X(self, X, one_sample=False, batch_only=False):
-        """(X as a (B, n_in) array of the network's dtype, whether it was one sample).
-
-        one_sample / batch_only: accept only x (n_in,) / only rows X (N, n_in). A wrong shape
-        is a ValueError naming the expected one, with a hint for the usual mix-ups.
-        """
+        """(X as a (B, n_in) array of the network's dtype, whether it was one sample); one_sample /
+        batch_only accept only x (n_in,) / only rows X (N, n_in). A wrong shape is a ValueError
+        naming the expected one, with a hint for the usual mix-ups."""
         X = np.asarray(X)
         n_in = self.sizes[0]
         if X.ndim == 1 and X.shape[0] == n_in and not batch_only:
@@ -369,7 +367,7 @@ class Network:
         elif X.ndim == 2 and X.shape[0] == n_in:
             hint = (f" It looks transposed: samples go in rows here (Z = X @ W.T + b), "
                     f"so pass X.T, of shape {X.shape[::-1]}.")
-        elif X.ndim == 3 and X.shape[1:] in ((28, 28),) and n_in == 784:
+        elif X.ndim == 3 and X.shape[1:] == (28, 28) and n_in == 784:
             hint = " Flatten the images first: X.reshape(len(X), 784)."
         if batch_only:
             raise ValueError(f"X has shape {X.shape}; expected (N, {n_in}), N samples in rows.{hint}")

@@ -143,10 +143,9 @@ def sgd(net, training_data, epochs, batch_size, learning_rate, *, l2=0.0,
     - seed: int or np.random.Generator for the shuffling (the network has its own seed).
     - callback: ``callback(progress)`` after each epoch's evaluation and, with
       ``callback_every`` = k, after every k-th mini-batch; progress is a Progress.
-    - stop: the one way to stop: any object with ``is_set()`` (a threading.Event),
-      checked before every mini-batch; None: sgd makes its own, which
-      ``progress.stop(reason)`` sets. Training then ends before the next mini-batch,
-      the partial epoch is evaluated, and ``history.stopped`` is True.
+    - stop: the one way to stop: any object with ``is_set()`` (a threading.Event), checked
+      before every mini-batch (None: sgd makes its own, set by ``progress.stop(reason)``);
+      the partial epoch is then evaluated, and ``history.stopped`` is True.
     - backprop: None for ``net.backprop_batch``, or any ``backprop(net, X_b, y_b) ->
       (nabla_w, nabla_b)``, e.g. a bug from ``mnistnet.bugs`` (its first result is
       checked against the parameters' shapes).
