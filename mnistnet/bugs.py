@@ -175,19 +175,15 @@ def updated_weights(net, X, y, learning_rate=3.0):
 
 @dataclass(frozen=True)
 class Mistake:
-    """One classic mistake: name (the planted bug's, if any), kind (the ``Finding.kind`` that
-    ``mnistnet.check`` reports), summary (one line, batch form), advice (the checker's sentence;
-    ``{B}`` is the batch size, ``{eta}`` the η found; for a ``factor`` mistake, a clause the
-    checker may join with others), backprop (the planted bug, or None), factor (the constant it
-    scales every array by; "B": the batch size) and per_sample (the planted bug in per-sample
-    code with 1-D vectors, as notebook 03 writes it: ``W2.T @ delta2``)."""
-    name: str
-    kind: str
-    summary: str
-    advice: str
-    backprop: object = None
-    factor: object = None
-    per_sample: str = ""
+    """One classic mistake, as ``mnistnet.check`` reports it (the advice of a "factor" mistake
+    is a clause that check may join with others)."""
+    name: str                  # the planted bug's name, if there is one
+    kind: str                  # the ``Finding.kind`` check reports
+    summary: str               # one line, batch form
+    advice: str                # check's sentence ({B}: the batch size, {eta}: the η found)
+    backprop: object = None    # the planted bug, or None
+    factor: object = None      # the constant it scales every array by ("B": the batch size)
+    per_sample: str = ""       # the mistake in per-sample code with 1-D vectors (notebook 03)
 
 
 _CATALOGUE = [
