@@ -127,6 +127,7 @@ notebooks: setup-test data
 	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.store_widget_state=False \
 		$(NB)
+	$(PY) .ci/tidy_notebooks.py $(NB)
 
 # A copy of the notebooks for learners: every cell tagged `solution` (notebook 08's
 # hidden solutions and the sentences pointing to them) removed; all else, outputs
