@@ -15,7 +15,7 @@ NBVAL  := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 help:
 	@echo "make lab           set up .venv, fetch MNIST, open JupyterLab on notebooks/"
 	@echo "make test          set up .venv (with test extras), fetch MNIST, run every test and notebook"
-	@echo "make test-kernels  the notebooks again under other OpenBLAS kernels (KERNELS=, NBTEST=)"
+	@echo "make test-kernels  the notebooks again under other OpenBLAS kernels (KERNELS=, NB=)"
 	@echo "make test-ui       the real-browser test of the training widget (needs chromium)"
 	@echo "make test-install  Binder's build and the README's make-free commands, each in a fresh virtualenv"
 	@echo "make test-min      the tests again on the oldest numpy, matplotlib, … that pyproject.toml allows"
@@ -83,13 +83,12 @@ test-notebooks: setup-test data
 
 # The notebooks' stored outputs must not depend on how the CPU's BLAS rounds.
 # OpenBLAS picks a kernel per CPU; these are the ones we check (CI runs one of them
-# besides the machine's own). NB= limits the run to some notebooks.
+# besides the machine's own). NB= limits the run to some notebooks, as for `make notebooks`.
 KERNELS ?= Prescott Sandybridge
-NBTEST ?= notebooks
 test-kernels: setup-test data
 	@set -e; for k in $(KERNELS); do \
 		echo "== OPENBLAS_CORETYPE=$$k"; \
-		OPENBLAS_CORETYPE=$$k $(PY) -m pytest -q -p no:cacheprovider $(NBVAL) $(NBTEST); \
+		OPENBLAS_CORETYPE=$$k $(PY) -m pytest -q -p no:cacheprovider $(NBVAL) $(NB); \
 	done
 
 test-ui: setup-test data
