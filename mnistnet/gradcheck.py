@@ -100,11 +100,13 @@ def numerical_gradient(net, X, y, *, h=1e-5, num_checks=None, seed=None):
     """
     net = _as_float64(net, "numerical_gradient")
     X, _, T = net.check_data(X, y)
-    return _numerical_gradient(net, X, T, h=h, num_checks=num_checks, seed=seed)
+    grads = _numerical_gradient(net, X, T, h=h, num_checks=num_checks, seed=seed)
+    return grads[0::2], grads[1::2]
 
 
 def _numerical_gradient(net, X, T, *, h, num_checks, seed):
-    """numerical_gradient on checked inputs: float64 net, X (B, n_in), one-hot T (B, n_out)."""
+    """numerical_gradient on checked inputs: float64 net, X (B, n_in), one-hot T (B, n_out);
+    returns one list in the order of the check, [≈∂C/∂W1, ≈∂C/∂b1, ≈∂C/∂W2, …]."""
     rng = np.random.default_rng(seed)
     grads = []
     for p in [q for W, b in zip(net.weights, net.biases) for q in (W, b)]:
@@ -126,7 +128,7 @@ def _numerical_gradient(net, X, T, *, h, num_checks, seed):
                 p[idx] = old                                    # restore exactly
             g[idx] = (c_plus - c_minus) / (2 * h)
         grads.append(g)
-    return grads[0::2], grads[1::2]
+    return grads
 
 
 def _call_backprop(backprop, net, X, y, original):
@@ -151,12 +153,11 @@ class GradCheckResult:
         self.names, self.shapes, self.tol, self.note = names, shapes, tol, note
         self.analytic = dict(zip(names, analytic))
         self.numerical = dict(zip(names, numerical))
-        self.errors, self.verdicts = {}, {}
-        for name, shape, a, n in zip(names, shapes, analytic, numerical):
-            self.errors[name] = rel_error(a, n)
-            got = np.shape(a)
-            self.verdicts[name] = (f"wrong shape {got}" if got != tuple(shape)
-                                   else verdict(self.errors[name]))
+        self.errors = {name: rel_error(a, n) for name, a, n in zip(names, analytic, numerical)}
+        self.verdicts = {name: verdict(error) for name, error in self.errors.items()}
+        for name, shape, a in zip(names, shapes, analytic):
+            if np.shape(a) != tuple(shape):              # say so, not just 'wrong' (error inf)
+                self.verdicts[name] = f"wrong shape {np.shape(a)}"
 
     @property
     def max_error(self):
@@ -225,13 +226,10 @@ def check_gradients(net, X, y, backprop=None, *, h=1e-5, num_checks=None, seed=N
     if len(nabla_w) != net.num_layers or len(nabla_b) != net.num_layers:
         raise ValueError(f"backprop returned {len(nabla_w)} weight and {len(nabla_b)} bias "
                          f"gradients; the network has {net.num_layers} layers")
-    numerical_w, numerical_b = _numerical_gradient(net, X64, T, h=h, num_checks=num_checks,
-                                                   seed=seed)
-    names = param_names(net)
-    shapes = [p.shape for W, b in zip(net.weights, net.biases) for p in (W, b)]
+    numerical = _numerical_gradient(net, X64, T, h=h, num_checks=num_checks, seed=seed)
+    shapes = [g.shape for g in numerical]                # the parameters' shapes
     analytic = [np.asarray(g) for pair in zip(nabla_w, nabla_b) for g in pair]
-    numerical = [g for pair in zip(numerical_w, numerical_b) for g in pair]
-    return GradCheckResult(names, shapes, analytic, numerical, tol, note)
+    return GradCheckResult(param_names(net), shapes, analytic, numerical, tol, note)
 
 
 def from_layers(net, step, *, learning_rate=None, copy=True):
