@@ -20,18 +20,14 @@ def format_table(headers, rows, align="<", markdown=False):
         raise ValueError(f"format_table: every row needs {n} values, one per header")
     if markdown:
         lines = ["| " + " | ".join(row) + " |" for row in cells]
-        lines.insert(1, "|" + "---|" * n)
-        return "\n".join(lines)
-    align = align * n if len(align) == 1 else align
-    if len(align) != n or set(align) - {"<", ">"}:
-        raise ValueError(f"format_table: align must be '<' or '>', once or once per column; "
-                         f"got {align!r} for {n} columns")
-    widths = [max(len(row[i]) for row in cells) for i in range(n)]
-
-    def line(row):
-        return "  ".join(c.ljust(w) if a == "<" else c.rjust(w)
-                         for c, w, a in zip(row, widths, align)).rstrip()
-
-    lines = [line(row) for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+        rule = "|" + "---|" * n
+    else:
+        align = align * n if len(align) == 1 else align
+        if len(align) != n or set(align) - {"<", ">"}:
+            raise ValueError(f"format_table: align must be '<' or '>', once or once per column; "
+                             f"got {align!r} for {n} columns")
+        widths = [max(len(row[i]) for row in cells) for i in range(n)]
+        lines = ["  ".join(c.ljust(w) if a == "<" else c.rjust(w)
+                           for c, w, a in zip(row, widths, align)).rstrip() for row in cells]
+        rule = "  ".join("-" * w for w in widths)
+    return "\n".join([lines[0], rule] + lines[1:])
