@@ -49,21 +49,11 @@ def _log_sigmoid(z):
     return -np.logaddexp(0.0, -z)
 
 
-def _logsumexp(z):
-    """ln Σ_k e^(z_k) along the last axis, shifted by the maximum for stability."""
-    m = z.max(axis=-1, keepdims=True)
-    return (m + np.log(np.exp(z - m).sum(axis=-1, keepdims=True)))[..., 0]
-
-
 class Sigmoid:
     """Sigmoid output layer: a = σ(z), each output on its own in (0, 1)."""
 
     name = "sigmoid"
-
-    @staticmethod
-    def fn(z):
-        """z (..., n) -> a (..., n)."""
-        return sigmoid(z)
+    fn = staticmethod(sigmoid)          # z (..., n) -> a (..., n)
 
     @staticmethod
     def backward(z, a, grad_a):
@@ -77,11 +67,7 @@ class Softmax:
     """Softmax output layer: a = softmax(z), outputs positive and summing to 1."""
 
     name = "softmax"
-
-    @staticmethod
-    def fn(z):
-        """z (..., n) -> a (..., n)."""
-        return softmax(z)
+    fn = staticmethod(softmax)          # z (..., n) -> a (..., n)
 
     @staticmethod
     def backward(z, a, grad_a):
@@ -140,9 +126,10 @@ class CrossEntropyCost:
         """
         if output is Softmax:
             # −ln a_y = ln Σ_k e^(z_k) − z_y, with the row max m taken out of both
-            # terms before subtracting: no cancellation of two large numbers.
+            # terms before subtracting: no cancellation of two large numbers, and
+            # e^(z_k − m) <= 1 cannot overflow.
             shifted = z - z.max(axis=-1, keepdims=True)
-            return _logsumexp(shifted) - (t * shifted).sum(axis=-1)
+            return np.log(np.exp(shifted).sum(axis=-1)) - (t * shifted).sum(axis=-1)
         return -(t * _log_sigmoid(z) + (1 - t) * _log_sigmoid(-z)).sum(axis=-1)
 
     @staticmethod
