@@ -55,8 +55,7 @@ def save_network(net, path):
     - path: a str or pathlib.Path, conventionally ending in ".npz".
     Returns the path written, as a pathlib.Path. Raises:
     - TypeError if net is not a Network or path is not a str or path;
-    - ValueError, saying what load_network would say (a dtype other than float64 or
-      float32, arrays that do not match net.sizes and net.dtype, NaN, an unknown cost …);
+    - ValueError, in load_network's words, if it would refuse the file (module docstring);
     - OSError naming ``path`` if it cannot be written (no such folder, say).
     """
     if not isinstance(net, Network):
@@ -67,17 +66,13 @@ def save_network(net, path):
         dtype_name = np.dtype(net.dtype).name
     except TypeError:                   # not a dtype at all: refused below, named as it is
         dtype_name = str(net.dtype)
-    arrays = {
-        "format": np.array(FORMAT_NAME),
-        "version": np.array(FORMAT_VERSION),
-        "sizes": sizes.astype(np.int64) if sizes.dtype.kind in "iu" else sizes,
-        "cost": np.array(net.cost_name),
-        "output": np.array(net.output_name),
-        "init": np.array(net.init),
-        "dtype": np.array(dtype_name),
-    }
-    arrays.update({f"W{l}": np.asarray(W) for l, W in enumerate(net.weights, start=1)})
-    arrays.update({f"b{l}": np.asarray(b) for l, b in enumerate(net.biases, start=1)})
+    fields = {"format": FORMAT_NAME, "version": FORMAT_VERSION,
+              "sizes": sizes.astype(np.int64) if sizes.dtype.kind in "iu" else sizes,
+              "cost": net.cost_name, "output": net.output_name, "init": net.init,
+              "dtype": dtype_name}
+    fields.update({f"W{l}": W for l, W in enumerate(net.weights, start=1)})
+    fields.update({f"b{l}": b for l, b in enumerate(net.biases, start=1)})
+    arrays = {key: np.asarray(value) for key, value in fields.items()}
     try:
         _network_from(arrays)
     except NetworkFileError as e:
