@@ -37,6 +37,7 @@ LIMITS = {"hidden": (5, 200), "batch_size": (1, 100), "epochs": (1, 60)}   # the
 LEARNING_RATES = tuple(float(f"{m}e{k}") for k in range(-3, 2) for m in (1, 2, 3, 5)) + (100.0,)
 STOP_REASON = "stopped by the Stop button"
 RED = "#b00020"
+END_BAR_STYLE = {"done": "success", "diverged": "danger", "error": "danger"}   # else "warning"
 COLAB_NOTE = ("Colab does not show widget updates sent from a background thread "
               "(googlecolab/colabtools#3373), so this Trainer trains in the foreground: "
               "during a run the kernel is busy, and Stop and η changes wait until it ends "
@@ -138,7 +139,7 @@ class Trainer:
         self.front_end = front_end()
         self.background = self.front_end != "colab" if background is None else bool(background)
         self._lock = threading.RLock()
-        self._thread = self._last_eta = self._t_click = self._cell = None
+        self._thread = self._t_click = self._cell = None
         self._stop = threading.Event()        # the run's one stop signal, new for each run
         self._last_bar, self.running = 0.0, False
         self.history = self.previous = self.error = self.exception = None
@@ -183,14 +184,16 @@ class Trainer:
             _check_int("train_size", train_size, 1, n)
             sizes = sorted(sizes + [(_images(train_size), train_size)], key=lambda s: s[1])
 
-        def control(kind, name, width="360px", **kw):
-            return kind(description=name, style={"description_width": "90px"},
-                        layout=widgets.Layout(width=width), **kw)
+        def control(kind, name, width="360px", on_change=None, **kw):
+            widget = kind(description=name, style={"description_width": "90px"},
+                          layout=widgets.Layout(width=width), **kw)
+            widget.observe(on_change or self._on_setting, names="value")
+            return widget
 
-        def slider(name, value):                        # an IntSlider over LIMITS[name]
+        def slider(name, value, on_change=None):        # an IntSlider over LIMITS[name]
             low, high = LIMITS[name]
             return control(widgets.IntSlider, name.replace("_", " "), value=value, min=low,
-                           max=high, continuous_update=False)
+                           max=high, continuous_update=False, on_change=on_change)
 
         def button(name, icon, on_click, tooltip, style="", **kw):
             b = widgets.Button(description=name, icon=icon, tooltip=tooltip, button_style=style,
@@ -198,7 +201,7 @@ class Trainer:
             b.on_click(on_click)
             return b
 
-        self.hidden_slider = slider("hidden", hidden)
+        self.hidden_slider = slider("hidden", hidden, self._on_hidden)
         self.learning_rate_slider = control(widgets.SelectionSlider, "learning rate",
                                             options=_eta_options(learning_rate),
                                             value=float(learning_rate), continuous_update=False)
@@ -213,10 +216,6 @@ class Trainer:
                                   "warning", disabled=True)
         self.reset_button = button("Reset", "undo", self._on_reset,
                                    "stop, clear the curves, back to the seeded weights")
-        self.hidden_slider.observe(self._on_hidden, names="value")
-        for w in (self.learning_rate_slider, self.batch_size_slider, self.epochs_slider,
-                  self.cost_choice, self.train_size_choice):
-            w.observe(self._on_setting, names="value")
 
     def _layout(self):
         """Make the views and return the box that holds everything."""
@@ -354,9 +353,9 @@ class Trainer:
                 return None
             self.running, self._cell, self._t_click = True, cell, time.perf_counter()
             self._stop, s = threading.Event(), self.settings()
-            if self.history is not None and len(self.history):
+            if self.history:                   # a run with at least one point: shown faded
                 self.previous = (self.label(), self.history)
-            self.history = self.error = self.exception = self._last_eta = None
+            self.history = self.error = self.exception = None
             self.lr_log, self.first_point_seconds = [], None
             self.net = self._new_network()
             self._buttons(True)
@@ -429,9 +428,8 @@ class Trainer:
     def _eta(self):
         """The learning rate for the next mini-batch: read from the slider (sgd calls this)."""
         eta = float(self.learning_rate_slider.value)
-        if eta != self._last_eta:
+        if not self.lr_log or eta != self.lr_log[-1][1]:          # a new η: log where it starts
             self.lr_log.append((self.history.batches if self.history is not None else 0, eta))
-            self._last_eta = eta
         return eta
 
     def _callback(self, progress):
@@ -452,7 +450,6 @@ class Trainer:
         """One run: sgd, then the final plot, status and results. Every failure, in training
         or in drawing, ends in the status line (in red), not only in a traceback."""
         n = s["train_size"]
-        history, outcome = None, "error"
         try:
             history = sgd(net, (self._X[:n], self._y[:n]), s["epochs"], s["batch_size"], self._eta,
                           validation_data=self._valid, seed=self.seed, callback=self._callback,
@@ -465,7 +462,7 @@ class Trainer:
         except KeyboardInterrupt:          # the kernel's interrupt, in a foreground run
             outcome, self.error = "interrupted", "interrupted (the kernel's interrupt)"
         except Exception as e:             # a bug must show in the UI, not vanish with the thread
-            self.error, self.exception = f"{type(e).__name__}: {e}", e
+            outcome, self.error, self.exception = "error", f"{type(e).__name__}: {e}", e
             traceback.print_exc()
         if outcome in ("interrupted", "error"):
             history = self.history                # as far as it got (None before the first callback)
@@ -487,14 +484,13 @@ class Trainer:
         """Final plot, status and results of a run."""
         if self.draw and history:                  # None, or a History with no epoch yet: no curves
             self._draw_curves(history, epochs, title={"done": None, "error": "failed"}.get(outcome, outcome))
+        self.progress_bar.bar_style = END_BAR_STYLE.get(outcome, "warning")
         if outcome in ("diverged", "error", "interrupted"):
-            self.progress_bar.bar_style = "warning" if outcome == "interrupted" else "danger"
             where = f" after epoch {history.epoch[-1]:g}/{epochs}" if history else ""
             head = {"diverged": f"diverged{where}", "error": "training failed",
                     "interrupted": f"stopped{where}"}[outcome]
             return self._set_status(f"{head}: {self.error}", color=None if outcome == "interrupted" else RED)
         if len(history) == 0:
-            self.progress_bar.bar_style = "warning"
             self._set_status("stopped before the first mini-batch: nothing trained.")
             return self._set_note("")
         X_test, y_test = self._test
@@ -507,7 +503,6 @@ class Trainer:
             prefix, self.progress_bar.value = "done: ", 1.0
         else:   # "stopped during epoch 3/30", or "stopped after epoch 2/30" at a boundary
             prefix = "stopped after " if _whole(history.epoch[-1]) else "stopped "
-        self.progress_bar.bar_style = "warning" if outcome == "stopped" else "success"
         self._set_status(_epoch_text(history, epochs, prefix) + f" · {self._test_name} accuracy "
                          f"{100 * np.mean(predicted == y_test):.2f} %")
         self._set_note("")
