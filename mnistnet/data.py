@@ -307,7 +307,7 @@ def _from_cache(path, built_from=None):
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         if isinstance(e, OSError) and e.errno is not None:  # permissions, I/O: not the content
             raise _Unavailable(f"cannot be read ({e})") from e
-        error = e                 # numpy's own OSErrors (not a zip, ...) have no errno
+        error = e                 # about the content: numpy raises its OSErrors without errno
     try:                          # invalid: delete it and say so
         path.unlink(missing_ok=True)
         done = "deleted"
