@@ -86,7 +86,7 @@ def time_epoch(X, y, *, method="vectorised", sizes=(784, 30, 10), batch_size=10,
 
     - X: (n, n_in) images; y: (n,) integer labels.
     - method: "vectorised" (``train.sgd``, the mean epoch of an ``epochs``-epoch run)
-      or "per-sample" (``reference_epoch``); blas_threads: None for BLAS_THREADS.
+      or "per-sample" (``reference_epoch``); blas_threads: None for BLAS_THREADS (1 per-sample).
     - package: another checkout's mnistnet (see ``load_package``) for "vectorised"; None: this one.
     Wall and CPU seconds are the updates only; monitor s is what sgd spent besides per
     epoch (checks, set-up, evaluation; None for "per-sample").
@@ -225,19 +225,18 @@ def accuracy_run(name, data, seed, epochs=None, dtype=np.float32, verbose=False,
     (X, y), validation, (X_test, y_test) = data
     net = Network(cfg["sizes"], cost=cfg["cost"], output=cfg["output"], init=cfg["init"],
                   seed=seed, dtype=dtype)
-    tests, done = [], [0]
+    tests = []                                  # one per epoch: len(tests) epochs are done
 
     def callback(progress):
         if not progress.end_of_epoch:
             return
-        done[0] = progress.epoch
         tests.append(progress.net.accuracy(X_test, y_test))
         if verbose:
             print(f"    epoch {progress.epoch:2d}: cost {progress.history.cost[-1]:.4f}, "
                   f"validation {100 * progress.history.accuracy[-1]:.2f}%, "
                   f"test {100 * tests[-1]:.2f}%", flush=True)
 
-    history = sgd(net, (X, y), epochs, cfg["batch_size"], lambda: _learning_rate(cfg, done[0]),
+    history = sgd(net, (X, y), epochs, cfg["batch_size"], lambda: _learning_rate(cfg, len(tests)),
                   l2=cfg["l2"], validation_data=validation, seed=seed, callback=callback)
     best = int(np.argmax(history.accuracy))
     peak = int(np.argmax(tests))
@@ -259,14 +258,12 @@ def run_speed(data, args):
     baseline = args.baseline and (f"baseline ({args.baseline})", load_package(args.baseline))
     rows = speed_table(X, y, batch_sizes=batch_sizes, threads=threads, repeat=args.repeat,
                        epochs=3, baseline=baseline or None)
-    print(format_table(rows, [("method", "method", "{}"), ("batch_size", "batch", "{}"),
-                              ("threads", "BLAS threads", "{}"), ("seconds", "s/epoch", "{:.3f}"),
-                              ("us_per_image", "µs/image", "{:.1f}"),
-                              ("speedup", "speed-up", "{:.1f}×"),
-                              ("cpu_seconds", "CPU s/epoch", "{:.3f}"),
-                              ("cpu_speedup", "CPU speed-up", "{:.1f}×"),
-                              ("monitor_seconds", "monitor s/epoch", "{:.3f}"),
-                              ("monitor_share", "monitor", "{:.0%}")]))
+    print(format_table(rows, [
+        ("method", "method", "{}"), ("batch_size", "batch", "{}"),
+        ("threads", "BLAS threads", "{}"), ("seconds", "s/epoch", "{:.3f}"),
+        ("us_per_image", "µs/image", "{:.1f}"), ("speedup", "speed-up", "{:.1f}×"),
+        ("cpu_seconds", "CPU s/epoch", "{:.3f}"), ("cpu_speedup", "CPU speed-up", "{:.1f}×"),
+        ("monitor_seconds", "monitor s/epoch", "{:.3f}"), ("monitor_share", "monitor", "{:.0%}")]))
     print(f"speed-up: the per-sample reference's time / this row's; s/epoch: the updates, mean "
           f"epoch of a 3-epoch run, best of {args.repeat}; monitor: the rest of sgd's time per "
           f"epoch (checks, set-up, training cost and saturation probe; no validation data)")
@@ -302,7 +299,7 @@ def _verdict(name, rows, epochs):
                 f"final {100 * low:.2f}% (the lowest) ≥ {100 * cfg['floor']:.1f}%")
     else:
         ok = np.mean(tests) >= cfg["target"]
-        rule = (f"target: mean final {100 * np.mean(tests):.2f}% ≥ {100 * cfg['target']:.1f}%")
+        rule = f"target: mean final {100 * np.mean(tests):.2f}% ≥ {100 * cfg['target']:.1f}%"
     return f"{rule}: {'met' if ok else 'MISSED'}", figures
 
 
@@ -314,12 +311,11 @@ def run_accuracy(data, args):
     print(f"\n== Accuracy: float32, seeds {args.seeds} (load average {load_average()})")
     print("   test = after the last epoch; peak = the best epoch's test accuracy (what the book "
           "reports); test@val = after the epoch with the best validation accuracy")
-    names = args.runs or list(ACCURACY_RUNS)
     if args.init:
         print(f"   every run starts from init={args.init!r} (targets are not judged for a "
               f"changed initialisation)")
-    groups = []                                  # (name, init, rows)
-    for name in names:
+    groups = []                                  # (name, init, epochs, rows)
+    for name in args.runs or list(ACCURACY_RUNS):
         cfg = ACCURACY_RUNS[name]
         epochs = 3 if args.quick else args.epochs or cfg["epochs"]
         inits = [args.init or cfg["init"]]
@@ -386,11 +382,9 @@ def main(argv=None):
     from . import load_mnist
 
     data = load_mnist(dtype=np.float32)
-    ok = True
     if args.speed:
         run_speed(data, args)
-    if args.accuracy:
-        ok = run_accuracy(data, args)
+    ok = run_accuracy(data, args) if args.accuracy else True
     return 0 if ok else 1
 
 
