@@ -257,8 +257,6 @@ def results_figure(X, y, predicted, n_show=12, name="test"):
 
 
 # --- shape diagrams ---------------------------------------------------------------
-# A product drawn as blocks whose sides grow with the dimensions they stand for,
-# each labelled with its name and its true shape.
 
 _MATRIX, _VECTOR, _RESULT = "#cfe2f3", "#fde3c8", "#d9ead3"
 _EDGE, _OK, _BAD, _WARN, _NOTE = "#333333", "#2e7d32", "#c62828", "#e65100", "#555555"
@@ -330,18 +328,16 @@ def _check_op(op, ls, rs):
 def _break_mark(ax, x0, y0, w, h, horizontal):
     """Two slanted strokes with a white gap across a block: 'drawn shorter than to scale'."""
     s, e, t = 0.35, 0.25, 0.3                  # half the gap, overhang, half the slant
-    mid = x0 + w / 2 if horizontal else y0 + h / 2
+    mid, lo, hi = (x0 + w / 2, y0, y0 + h) if horizontal else (y0 + h / 2, x0, x0 + w)
 
     def at(d, far):                            # a stroke's end: d along the long axis, near or far side
-        along = mid + d + (t if far else -t)
-        across = (y0 + h + e if far else y0 - e) if horizontal else (x0 + w + e if far else x0 - e)
-        return (along, across) if horizontal else (across, along)
+        point = (mid + d + (t if far else -t), hi + e if far else lo - e)
+        return point if horizontal else point[::-1]
 
     ax.add_patch(Polygon([at(-s, 0), at(s, 0), at(s, 1), at(-s, 1)], closed=True, facecolor="white",
                          edgecolor="none", zorder=3, gid="break"))
     for d in (-s, s):
-        (xa, ya), (xb, yb) = at(d, 0), at(d, 1)
-        ax.plot([xa, xb], [ya, yb], color=_EDGE, lw=1.0, zorder=4)
+        ax.plot(*zip(at(d, 0), at(d, 1)), color=_EDGE, lw=1.0, zorder=4)
 
 
 def _layout(items, break_at):
@@ -390,10 +386,9 @@ def _draw_box(ax, box, break_at):
     color = _RESULT if res else (_VECTOR if len(shape) == 1 else _MATRIX)
     ax.add_patch(Rectangle((x0, y0), w, h, facecolor=color, edgecolor=_EDGE, lw=1.2,
                            zorder=2, gid=f"block:{name}"))
-    if _length(cols, break_at)[1]:
-        _break_mark(ax, x0, y0, w, h, horizontal=True)
-    if _length(rows, break_at)[1]:
-        _break_mark(ax, x0, y0, w, h, horizontal=False)
+    for n, horizontal in ((cols, True), (rows, False)):
+        if _length(n, break_at)[1]:
+            _break_mark(ax, x0, y0, w, h, horizontal)
     ax.text(x0 + w / 2, h / 2 + 0.7, name, ha="center", va="bottom", fontsize=11,
             fontweight="bold", gid="name")
     ax.text(x0 + w / 2, -h / 2 - 0.5, _shape_text(shape), ha="center", va="top",
