@@ -103,7 +103,14 @@ class Network:
     def __init__(self, sizes, cost="quadratic", output="sigmoid", init="normal",
                  seed=None, dtype=np.float64, *, weights=None, biases=None):
         self.sizes = check_sizes(sizes)
-        self._set_settings(cost, output, init, dtype)
+        for key, value, allowed in (("cost", cost, sorted(COSTS)),
+                                    ("output", output, sorted(OUTPUTS)),
+                                    ("init", init, list(INITS))):
+            if value not in allowed:
+                raise ValueError(f"unknown {key} {value!r}; expected one of {allowed}")
+        self.dtype = check_dtype(dtype)
+        self.cost_name, self.output_name, self.init = cost, output, init
+        self.cost_fn, self.output_fn = COSTS[cost], OUTPUTS[output]
         if weights is not None or biases is not None:
             self.weights, self.biases = self._given_parameters(weights, biases)
             return
@@ -118,17 +125,6 @@ class Network:
         for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]):
             self.weights.append(_draw(rng, (n_out, n_in), init, n_in, self.dtype))
             self.biases.append(_draw(rng, (n_out,), init, n_in, self.dtype))
-
-    def _set_settings(self, cost, output, init, dtype):
-        """Check the cost, output and init names and store them with the dtype."""
-        for key, value, allowed in (("cost", cost, sorted(COSTS)),
-                                    ("output", output, sorted(OUTPUTS)),
-                                    ("init", init, list(INITS))):
-            if value not in allowed:
-                raise ValueError(f"unknown {key} {value!r}; expected one of {allowed}")
-        self.dtype = check_dtype(dtype)
-        self.cost_name, self.output_name, self.init = cost, output, init
-        self.cost_fn, self.output_fn = COSTS[cost], OUTPUTS[output]
 
     def _given_parameters(self, weights, biases):
         """The given weights and biases as arrays of self.dtype, checked against self.sizes."""
@@ -169,7 +165,7 @@ class Network:
         shapes = [np.shape(W) for W in weights]
         for l, shape in enumerate(shapes, start=1):
             if len(shape) != 2 or 0 in shape:
-                n_in = "n0" if l == 1 else shapes[l - 2][0] if len(shapes[l - 2]) == 2 else "?"
+                n_in = "n0" if l == 1 else shapes[l - 2][0]     # W(l−1) passed this check
                 raise ValueError(f"W{l} has shape {shape}; expected (n{l}, {n_in}), stored (out, in)")
         sizes = [shapes[0][1]] + [shape[0] for shape in shapes]
         return cls(sizes, cost=cost, output=output, init=init, dtype=dtype,
@@ -273,13 +269,12 @@ class Network:
         X, _, T = self.check_data(x, y, one_sample=True)
         x, t = X[0], T[0]                                       # (n_in,), (n_out,)
         zs, activations = [], [x]
-        a = x
-        for l, (W, b) in enumerate(zip(self.weights, self.biases)):
+        a, L = x, self.num_layers
+        for l, (W, b) in enumerate(zip(self.weights, self.biases), start=1):
             z = W @ a + b                                       # (n_out,)
-            a = self.output_fn.fn(z) if l == self.num_layers - 1 else sigmoid(z)
+            a = self.output_fn.fn(z) if l == L else sigmoid(z)
             zs.append(z)
             activations.append(a)
-        L = self.num_layers
         nabla_w, nabla_b = [None] * L, [None] * L
         delta = self.cost_fn.delta(zs[-1], activations[-1], t, self.output_fn)     # (n_L,)
         for l in range(L - 1, -1, -1):
