@@ -300,8 +300,7 @@ def _check_op(op, ls, rs):
     """What to say under an operator, and the shape of the result so far.
 
     ls: the shape of everything left of the operator; rs: the operand right of it.
-    Returns ((text, colour) or None, result shape or None). "@" checks the inner
-    dimensions; "+", "⊙", "*" what broadcasting makes; "⊗" sums over nothing.
+    Returns ((text, colour) or None, result shape or None), by the rules shape_diagram lists.
     """
     if op == "@":           # a 1-D left operand acts as a row, a 1-D right one as a column
         if ls[-1] != rs[0]:
