@@ -18,6 +18,7 @@ sentence per problem. Class-based code is checked through ``from_layers``.
 """
 
 import copy
+import functools
 import inspect
 import itertools
 from dataclasses import dataclass, field
@@ -44,9 +45,8 @@ RTOL = 1e-7
 NUM_CHECKS = 60
 #: Larger than any gradient or activation of these networks can be: an overflow on the way.
 HUGE = 1e100
-#: The gradients' names in the report; the arrays' keys in ``_reference``'s dict.
+#: The gradients' names in the report (and in ``_reference``'s dict).
 GRADIENT_NAMES = ("dW1", "db1", "dW2", "db2")
-_REFERENCE_KEY = {"δ1": "D1", "δ2": "D2", "z1": "Z1", "z2": "Z2", "a1": "A1", "a2": "A2", "x": "X"}
 
 
 # --- The report ---
@@ -167,7 +167,7 @@ def _reference(weights, biases, X, y, mistakes=(), back_through=None):
 
     weights [W1 (n1, n0), W2 (n2, n1)], biases [b1 (n1,), b2 (n2,)], y (B,); mistakes: names
     from ``bugs.MISTAKES``; back_through: the matrix sending δ2 back in place of W2. Returns a
-    dict: X, Z1, A1, Z2, A2, D1 (= Δ1), D2 (B, n); dW1, db1, dW2, db2 (of the mean cost).
+    dict by the report's names: x, z1, a1, z2, a2, δ1, δ2 (B, n); dW1, db1, dW2, db2 (mean cost).
     """
     on = set(mistakes).__contains__
     (W1, W2), (b1, b2) = weights, biases
@@ -183,9 +183,9 @@ def _reference(weights, biases, X, y, mistakes=(), back_through=None):
     D1 = (D2 @ (W2 if back_through is None else back_through)) * \
         _slope(Z1, on("sigma_prime_of_a"), on("missing_sigma_prime"))
     B = X.shape[0]
-    return dict(X=X, Z1=Z1, A1=A1, Z2=Z2, A2=A2, D1=D1, D2=D2,
-                dW1=D1.T @ X / B, db1=D1.mean(axis=0),
-                dW2=D2.T @ (Z1 if on("z_for_a") else A1) / B, db2=D2.mean(axis=0))
+    return {"x": X, "z1": Z1, "a1": A1, "z2": Z2, "a2": A2, "δ1": D1, "δ2": D2,
+            "dW1": D1.T @ X / B, "db1": D1.mean(axis=0),
+            "dW2": D2.T @ (Z1 if on("z_for_a") else A1) / B, "db2": D2.mean(axis=0)}
 
 
 #: The mistakes recomputed for the backward pass, alone or one per layer together.
@@ -211,8 +211,7 @@ class _Setting:
 
     def pick(self, arrays, name):
         """The array `name` of a reference dict, as fn should return it (one row for one sample)."""
-        value = arrays[_REFERENCE_KEY.get(name, name)]
-        return value if self.batched or name in GRADIENT_NAMES else value[0]
+        return arrays[name] if self.batched or name in GRADIENT_NAMES else arrays[name][0]
 
 
 def _setting(what, net, X, y, batched, seed):
@@ -409,19 +408,19 @@ def _signature_says_batch(fn):
     return len(params) >= 3 and (params[2][:1].isupper() or "batch" in params[2].lower())
 
 
-def _choose_form(fn, batched, attempt):
+def _choose_form(fn, batched, score):
     """(batched, note): whether fn is checked as a one-sample or a batch function.
 
-    attempt(batched) -> (score, report): 0 = raised, 1… = wrong, 2 = right. The name of fn's
-    third argument gives the first guess; the other form wins only if it does better.
+    score(batched): 0 = raised, 1… = wrong, 2 = right (``_check_on``). The name of fn's third
+    argument gives the first guess; the other form wins only if it does better.
     """
     if batched is not None:
         return batched, ""
     hint = _signature_says_batch(fn)
-    s_hint, _ = attempt(hint)
+    s_hint = score(hint)
     if s_hint >= 2:
         return hint, ""
-    s_other, _ = attempt(not hint)
+    s_other = score(not hint)
     guessed, other = ("a batch", "one sample") if hint else ("one sample", "a batch")
     if s_other >= 2 and s_hint > 0:
         return hint, (f"right for {other}, but not for {guessed} (its argument is named "
@@ -592,16 +591,9 @@ def _check_on(what, fn, sizes, batched, seed):
 
 def _run_all(what, fn, batched, seed, sizes_list=SIZES):
     """Detect the form, then check on every network; stop at the first that fails."""
-    cache = {}
-
-    def attempt(b):
-        if b not in cache:
-            cache[b] = _check_on(what, fn, list(sizes_list[0]), b, seed)
-        rep, score = cache[b]
-        return score, rep
-
-    b, note = _choose_form(fn, batched, attempt)
-    _, first = attempt(b)
+    attempt = functools.cache(lambda b: _check_on(what, fn, list(sizes_list[0]), b, seed))
+    b, note = _choose_form(fn, batched, lambda b: attempt(b)[1])
+    first = attempt(b)[0]
     if not first.ok:
         first.note = note if first.kinds != {"not_written"} else ""
         return first
