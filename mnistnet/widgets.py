@@ -6,10 +6,9 @@
 Training runs ``train.sgd`` in a background thread, so the kernel stays free: ``sgd`` reads η
 from the slider before every mini-batch and checks the run's stop event (set by Stop). The
 curves are drawn by ``mnistnet.plots`` (no pyplot, safe in the thread) and sent as PNG bytes
-to an ``ipywidgets.Image``: no flicker, nothing added to a cell's output. Where updates from
-a thread do not reach the page (Colab: googlecolab/colabtools#3373) or widgets are not drawn
-(VS Code with ipywidgets 8.1.9: microsoft/vscode-jupyter#17504), ``background=False`` trains
-in the foreground and ``train_now()`` in the calling cell, drawing in its output.
+to an ``ipywidgets.Image``: no flicker, nothing added to a cell's output. Where that cannot
+work (README, "Where this runs": Colab, VS Code), ``background=False`` trains in the
+foreground and ``train_now()`` in the calling cell, drawing in its output.
 """
 
 import html
