@@ -279,7 +279,8 @@ def _checked_once(backprop):
     def hook(net, X, y):
         result = backprop(net, X, y)
         if not checked:
-            checked.append(_check_gradients(net, result))
+            _check_gradients(net, result)
+            checked.append(True)
         return result
     return hook
 
@@ -288,13 +289,12 @@ def _check_gradients(net, result):
     """A ValueError/TypeError unless result is (nabla_w, nabla_b) shaped like net's parameters."""
     what = "the backprop function passed to sgd"
     try:
-        nabla_w, nabla_b = result
-        grads = [list(nabla_w), list(nabla_b)]
+        nabla_w, nabla_b = (list(g) for g in result)
     except (TypeError, ValueError):
         raise TypeError(f"{what} must return a pair (nabla_w, nabla_b) of lists of arrays; it "
                         f"returned {type(result).__name__}") from None
-    for name, g, params, letter in (("nabla_w", grads[0], net.weights, "W"),
-                                    ("nabla_b", grads[1], net.biases, "b")):
+    for name, g, params, letter in (("nabla_w", nabla_w, net.weights, "W"),
+                                    ("nabla_b", nabla_b, net.biases, "b")):
         shapes = [p.shape for p in params]
         if len(g) != len(params):
             raise ValueError(f"{what} returned {len(g)} arrays in {name}; expected "
@@ -303,7 +303,6 @@ def _check_gradients(net, result):
             if np.shape(a) != shape:
                 raise ValueError(f"{what} returned {name}[{l - 1}] of shape {np.shape(a)}; "
                                  f"expected {shape}, the shape of {letter}{l}")
-    return True
 
 
 # --- BLAS threads: overlapping runs restore the setting from before the first -------------------
@@ -363,8 +362,6 @@ class Monitor:
         self.progress = Progress(net, self.history, settings["epochs"],
                                  -(-n // settings["batch_size"]), stop_event)
         self.callback_every = callback_every if callback is not None else None
-        self.check_every = FINITE_CHECK_EVERY
-        self.every = math.gcd(self.check_every, self.callback_every or self.check_every)
         self.learning_rate = eta_of         # η for the next mini-batch, checked (see _check_rates)
         self.history.start_cost = self._cost_and_dead()[0]
         self.history.guess_cost = _guess_cost(net, y)
@@ -376,17 +373,15 @@ class Monitor:
         self.t0, self.c0 = time.perf_counter(), time.process_time()
 
     def batch_done(self, eta):
-        """Count the update; look further only every ``every`` mini-batches."""
+        """Count the update; a NaN check every FINITE_CHECK_EVERY, a callback every k-th."""
         p = self.progress
         p.batch += 1
         p.learning_rate = eta
         self.history.batches += 1
-        if p.batch % self.every:
-            return
-        if p.batch % self.check_every == 0 and not _finite(self.net):
+        if p.batch % FINITE_CHECK_EVERY == 0 and not _finite(self.net):
             self._fail(f"the parameters became NaN or infinite during epoch {p.epoch}")
-        if self.callback_every and p.batch % self.callback_every == 0 and \
-                p.batch < p.batches_per_epoch:
+        mid_epoch = p.batch < p.batches_per_epoch        # the last one's callback is end_epoch's
+        if self.callback_every and p.batch % self.callback_every == 0 and mid_epoch:
             self._call_back()
 
     def end_epoch(self):
