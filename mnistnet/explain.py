@@ -107,7 +107,6 @@ def _safe_eval(node, frame):
                 return obj[key]
             except (IndexError, KeyError, TypeError):
                 return None
-        return None
     if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
         func = _safe_eval(node.func, frame)
         args = [_safe_eval(a, frame) for a in node.args]
@@ -147,8 +146,6 @@ def _product_shape(left, right):
 def _matmul_advice(a_src, b_src, sa, sb, fmt="{} @ {}"):
     """Which rearrangement of A @ B works, as a sentence ("" if none); fmt writes the product
     the way the learner did: "{} @ {}", "np.dot({}, {})", …."""
-    if not sa or not sb:
-        return ""
     options = [(fmt.format(_transposed(a_src), b_src), sa[::-1], sb),
                (fmt.format(a_src, _transposed(b_src)), sa, sb[::-1]),
                (fmt.format(b_src, a_src), sb, sa),
@@ -195,11 +192,9 @@ def _failing_node(line, frame, what):
         tree = ast.parse(line)
     except SyntaxError:
         return None
-    depth = {tree: 0}
-    for parent in ast.walk(tree):                    # breadth first: parents come first
-        depth.update((child, depth[parent] + 1) for child in ast.iter_child_nodes(parent))
-    candidates = []
-    for n in ast.walk(tree):
+    depth, candidates = {tree: 0}, []
+    for n in ast.walk(tree):                         # breadth first: parents come first
+        depth.update((child, depth[n] + 1) for child in ast.iter_child_nodes(n))
         if what == "product":
             operands = _product_operands(n, line)
         elif isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Mult, ast.Add, ast.Sub, ast.Div)):
@@ -360,25 +355,36 @@ def explain_shape(name, shape, expected, *, what, form, sizes, batch, values_rig
     """
     shape, exp = tuple(shape), tuple(expected)
     formula, fix = _shape_hints(what, form, sizes)[name]
-    n = exp[-1] if exp else None
+    n, batched, bias = (exp[0] if exp else None), form == "batch", name.startswith("db")
     if len(exp) == 2 and shape == exp[::-1]:
         right = " — its values are right, only transposed." if values_right else "."
         return "transpose", f"{name} has shape {shape}; expected {exp}{formula}: {fix}{right}"
     if len(exp) == 1 and shape in ((n, 1), (1, n)):
-        like = " like the bias itself" if name.startswith("db") else ""
+        like = " like the bias itself" if bias else ""
         hint = (": W @ x with x (784,) gives a 1-D vector; a (784, 1) column gives a column "
                 "(use .ravel())" if what == "forward" else f"{like} (drop keepdims=True)"
-                if form == "batch" and shape[0] == 1 else
+                if batched and shape[0] == 1 else
                 f"{like} (use .ravel(), and keep x and the deltas 1-D)")
         return "column", f"{name} has shape {shape}; expected {exp}, a 1-D vector{hint}."
-    found = _bias_shape(name, shape, exp, form, batch) if name.startswith("db") else None
-    if found:
-        return found
+    if bias and shape in ((), (1,)):
+        how = ("sum (or average) over the samples only, axis=0, not over everything"
+               if batched else "the bias gradient is the δ vector itself, not its sum")
+        return "bias_scalar", (f"{name} is a single number; expected one value per unit, shape "
+                               f"{exp}: {how}.")
+    if bias and batched and shape == (batch,):
+        return "bias_axis", MISTAKES["bias_wrong_axis"].advice.format(B=batch)
+    if bias and batched and shape == (batch, n):
+        return "bias_rows", (f"{name} has shape {shape}, one row per sample; average the rows: "
+                             f"Δ.mean(axis=0), shape {exp}.")
+    if bias and len(shape) == 2 and n in shape and shape != (n, n):
+        return "bias_matrix", (f"{name} has shape {shape}, a matrix; the bias gradient is a vector "
+                               f"of shape {exp} (= the δ of that layer"
+                               f"{', averaged over the samples' if batched else ''}).")
     if len(exp) == 1 and shape == (n, n):
         return "bias_matrix", (f"{name} has shape {shape}, a matrix: a ({n},) vector met a "
                                f"({n}, 1) column and numpy broadcast them into ({n}, {n}); keep "
                                f"every vector 1-D, shape {exp}.")
-    if name.startswith("dW") and form == "batch" and shape == (batch,) + exp:
+    if name.startswith("dW") and batched and shape == (batch,) + exp:
         return "per_sample", (f"{name} has shape {shape}: one gradient per sample; average them "
                               f"over axis 0 to get {exp}.")
     return "shape", f"{name} has shape {shape}; expected {exp}{formula}."
@@ -408,23 +414,3 @@ def _shape_hints(what, form, sizes):
         hints[f"db{l}"] = (f" = {d}" if form == "one sample" else f" = {D}.mean(axis=0)",
                            "transpose it (.T)")
     return hints
-
-
-def _bias_shape(name, shape, exp, form, batch):
-    """(kind, sentence) for a bias gradient collapsed, per sample or a matrix; or None."""
-    n = exp[0]
-    if shape in ((), (1,)):
-        how = ("sum (or average) over the samples only, axis=0, not over everything"
-               if form == "batch" else "the bias gradient is the δ vector itself, not its sum")
-        return "bias_scalar", (f"{name} is a single number; expected one value per unit, shape "
-                               f"{exp}: {how}.")
-    if form == "batch" and shape == (batch,):
-        return "bias_axis", MISTAKES["bias_wrong_axis"].advice.format(B=batch)
-    if form == "batch" and shape == (batch, n):
-        return "bias_rows", (f"{name} has shape {shape}, one row per sample; average the rows: "
-                             f"Δ.mean(axis=0), shape {exp}.")
-    if len(shape) == 2 and n in shape and shape != (n, n):
-        return "bias_matrix", (f"{name} has shape {shape}, a matrix; the bias gradient is a vector "
-                               f"of shape {exp} (= the δ of that layer"
-                               f"{', averaged over the samples' if form == 'batch' else ''}).")
-    return None
