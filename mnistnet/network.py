@@ -345,9 +345,8 @@ class Network:
     # --- input checks: a wrong shape or value says what was expected ---------------
 
     def _check_X(self, X, one_sample=False, batch_only=False):
-        """(X as a (B, n_in) array of the network's dtype, whether it was one sample); one_sample /
-        batch_only accept only x (n_in,) / only rows X (N, n_in). A wrong shape is a ValueError
-        naming the expected one, with a hint for the usual mix-ups."""
+        """(X as a (B, n_in) array of the network's dtype, whether it was one sample); one_sample,
+        batch_only as in check_data; a wrong shape is a ValueError hinting at the usual mix-ups."""
         X = np.asarray(X)
         n_in = self.sizes[0]
         if X.ndim == 1 and X.shape[0] == n_in and not batch_only:
