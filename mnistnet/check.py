@@ -94,13 +94,12 @@ class CheckReport:
         self.findings.append(Finding(kind, list(arrays), message))
 
     def _header(self):
-        y = "" if self.what == "forward" else (", y an integer" if self.form == "one sample"
-                                               else ", y (B,)")
-        form = (f"one sample: x (784,){y}" if self.form == "one sample"
-                else f"a batch: X (B, 784){y}, here B = {BATCH}")
+        one = self.form == "one sample"
+        y = "" if self.what == "forward" else ", y an integer" if one else ", y (B,)"
+        form = f"one sample: x (784,){y}" if one else f"a batch: X (B, 784){y}, here B = {BATCH}"
         nets = " and ".join(str(s) for s in self.sizes)
-        note = f"\nChecked as {'a batch' if self.form == 'batch' else 'a one-sample'} function: " \
-            f"{self.note}" if self.note else ""
+        note = f"\nChecked as {'a one-sample' if one else 'a batch'} function: {self.note}" \
+            if self.note else ""
         return f"check_{self.what}: fn called with {form}, on random networks {nets}.{note}"
 
     def _table(self, markdown=False):
@@ -267,8 +266,7 @@ def _mutation_findings(report, changed, grads=None):
             if grads and "d" + name in grads and
             np.shape(after) == np.shape(before) == np.shape(grads["d" + name]) else None
             for name, before, after in changed]
-    if etas and all(e is not None and e > 0 for e in etas) and \
-            max(etas) - min(etas) <= 1e-6 * max(etas):
+    if all(e is not None and e > 0 for e in etas) and max(etas) - min(etas) <= 1e-6 * max(etas):
         msg = (f"changed in place by fn: it already did the update W -= η·dW (η ≈ "
                f"{etas[0]:.3g}). A backprop must only return the gradients; the training loop "
                f"updates the parameters after it returns.")
@@ -553,8 +551,7 @@ def _check_array(report, setting, name, got, ref):
                 report.add("numerical", [name], f"{name} matches the reference but not the "
                                                 f"numerical gradient (relative error {e_num:.1e}).")
                 matched = False
-    cell = _fmt_err(e_ref, _tolerance(got)) if e_ref is not None else (
-        "wrong shape" if got.shape != ref.shape else "—")
+    cell = _fmt_err(e_ref, _tolerance(got)) or ("wrong shape" if got.shape != ref.shape else "—")
     num_cell = _fmt_err(e_num, _tolerance(got))
     report.rows.append((name, str(got.shape), str(ref.shape), cell, num_cell))
     return matched
@@ -569,7 +566,6 @@ def _check_on(what, fn, sizes, batched, seed):
     result, failure, changed = _call(fn, list(net.weights), list(net.biases),
                                      *args[:1 if what == "forward" else 2])
     setting = _setting(what, net, X, y, batched, seed)
-    reference_grads = {k: setting.ref[k] for k in GRADIENT_NAMES} if what == "backprop" else None
     unpack, should_return = _RETURNED[what]
     returned = None
     if failure is not None:
@@ -579,7 +575,7 @@ def _check_on(what, fn, sizes, batched, seed):
     else:
         returned = unpack(report, result)
     if returned is None or (what != "forward" and _order_mistake(report, setting, returned)):
-        _mutation_findings(report, changed, reference_grads)
+        _mutation_findings(report, changed, setting.ref if what == "backprop" else None)
         return report, (0 if failure else 1)
     _mutation_findings(report, changed, dict(returned) if what == "backprop" else None)
     good = sum(_check_array(report, setting, name, got, setting.pick(setting.ref, name))
@@ -593,25 +589,24 @@ def _run_all(what, fn, batched, seed, sizes_list=SIZES):
     """Detect the form, then check on every network; stop at the first that fails."""
     attempt = functools.cache(lambda b: _check_on(what, fn, list(sizes_list[0]), b, seed))
     b, note = _choose_form(fn, batched, lambda b: attempt(b)[1])
-    first = attempt(b)[0]
-    if not first.ok:
-        first.note = note if first.kinds != {"not_written"} else ""
-        return first
-    final = CheckReport(what, first.form, [list(s) for s in sizes_list])
-    final.rows = first.rows
+    report = attempt(b)[0]
+    if not report.ok:
+        report.note = note if report.kinds != {"not_written"} else ""
+        return report
+    report.sizes = [list(s) for s in sizes_list]
     for i, sizes in enumerate(sizes_list[1:], start=1):
         rep, _ = _check_on(what, fn, list(sizes), b, seed + i)
         if not rep.ok:
-            final.sizes = [list(s) for s in sizes_list[:i + 1]]
-            final.rows = rep.rows
+            report.sizes = [list(s) for s in sizes_list[:i + 1]]
+            report.rows = rep.rows
             for f in rep.findings:
                 msg = f"right on {list(sizes_list[0])} but not on {list(sizes)}: {f.message}"
                 if f.kind in ("exception", "shape", "count"):
                     msg += (" Is a size written into your code (30, 784, …)? Take sizes from the "
                             "arrays instead, e.g. W1.shape[0].")
-                final.add("other_size" if f.kind != "exception" else "exception", f.arrays, msg)
+                report.add("other_size" if f.kind != "exception" else "exception", f.arrays, msg)
             break
-    return final
+    return report
 
 
 # --- The three checkers ---
