@@ -334,7 +334,8 @@ def _blas_limit(limit):
         yield
     finally:
         with _blas_lock:
-            _blas_runs.remove(mine)
+            # By identity: list.remove compares with ==, and another run may have the same limit.
+            del _blas_runs[next(i for i, run in enumerate(_blas_runs) if run is mine)]
             if not _blas_runs:
                 _blas_before.pop().restore_original_limits()
             elif threading.current_thread() is threading.main_thread():

@@ -509,6 +509,28 @@ def test_overlapping_runs_restore_the_setting_from_before_the_first(monkeypatch,
     assert inside == {"first": [1], "second": [1]} and FakeBlas.threads == 8
 
 
+def test_a_run_that_ends_removes_itself_not_another_run_with_the_same_limit(monkeypatch):
+    """Runs A (1 thread), B (2), C (1) overlap; C ends first, in a worker thread: B's 2 applies."""
+    monkeypatch.setattr(train, "threadpool_limits", FakeBlas)
+    monkeypatch.setattr(FakeBlas, "threads", 8)
+    seen = []
+
+    def worker():
+        runs = [train._blas_limit(limit) for limit in (1, 2, 1)]
+        for run in runs:
+            run.__enter__()
+        runs[2].__exit__(None, None, None)                  # C ends: B is the newest left
+        seen.append(FakeBlas.threads)
+        for run in runs[1::-1]:
+            run.__exit__(None, None, None)
+        seen.append(FakeBlas.threads)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join(30)
+    assert seen == [2, 8] and train._blas_runs == []
+
+
 @pytest.mark.parametrize("placement", ["main+thread", "thread+main", "thread+thread"])
 @pytest.mark.parametrize("first_ends_first", [True, False])
 def test_overlapping_runs_leave_the_real_blas_setting_as_it_was(placement, first_ends_first):
