@@ -168,14 +168,11 @@ def check_labels(y, n):
 def one_hot(y, n=10, dtype=np.float64):
     """One-hot targets: label 3 becomes t = [0, 0, 0, 1, 0, 0, 0, 0, 0, 0].
 
-    y: an integer label -> t (n,), or labels (B,) -> t (B, n); n classes; dtype: t's dtype.
-    Raises ValueError for a label outside 0 … n − 1 (numpy would take −1 as the last class)
-    or labels that are not integers (3.0 is refused: labels are integer arrays).
+    y: an integer label -> t (n,), or labels (B,) -> t (B, n) (any shape S -> S + (n,));
+    n classes; dtype: t's dtype. Raises ValueError for a label outside 0 … n − 1 (numpy would
+    take −1 as the last class) or labels that are not integers (3.0 is refused).
     """
     y = check_labels(y, n)
     t = np.zeros(y.shape + (n,), dtype=dtype)
-    if y.ndim == 0:
-        t[y] = 1.0
-    else:
-        t[np.arange(y.shape[0]), y] = 1.0
+    t.reshape(-1, n)[np.arange(y.size), y.reshape(-1)] = 1.0      # one 1 per label, in its row
     return t

@@ -176,6 +176,9 @@ def test_one_hot_refuses_labels_out_of_range():
         with pytest.raises(ValueError, match="labels must be integers, got dtype float64"):
             one_hot(bad)
     assert one_hot(np.uint8(3), dtype=np.float32).dtype == np.float32
+    # Labels of any shape: each gets its own one-hot row (a (B, B) array was silently wrong).
+    y2 = np.array([[0, 1], [1, 0]])
+    np.testing.assert_array_equal(one_hot(y2, n=2), [[[1, 0], [0, 1]], [[0, 1], [1, 0]]])
 
 
 def test_copy_and_astype_keep_a_subclass():
