@@ -471,7 +471,7 @@ def _returned_deltas(report, result):
     return list(zip(("δ1", "δ2"), arrays))
 
 
-def _returned_backprop(report, result, L=2):
+def _returned_backprop(report, result):
     """[("dW1", …), ("db1", …), ("dW2", …), ("db2", …)] from (nabla_w, nabla_b); or None."""
     if isinstance(result, np.ndarray) or not isinstance(result, (tuple, list)):
         report.add("type", [], f"fn returned a {type(result).__name__}; expected a pair "
@@ -487,8 +487,8 @@ def _returned_backprop(report, result, L=2):
             report.add("type", [], f"{what} is a {type(part).__name__}; expected a list with one "
                                    f"array per layer, e.g. [dW1, dW2].")
             return None
-        if len(part) != L:
-            report.add("count", [], f"{what} holds {len(part)} arrays; expected {L}, one per layer "
+        if len(part) != 2:
+            report.add("count", [], f"{what} holds {len(part)} arrays; expected 2, one per layer "
                                     f"({'[dW1, dW2]' if what == 'nabla_w' else '[db1, db2]'}).")
             return None
         parts.append([_as_array(p) for p in part])
@@ -585,22 +585,22 @@ def _check_on(what, fn, sizes, batched, seed):
     return report, (2 if report.ok else 1 + good / 10 + 0.05 * shapes_right)
 
 
-def _run_all(what, fn, batched, seed, sizes_list=SIZES):
-    """Detect the form, then check on every network; stop at the first that fails."""
-    attempt = functools.cache(lambda b: _check_on(what, fn, list(sizes_list[0]), b, seed))
+def _run_all(what, fn, batched, seed):
+    """Detect the form, then check on every network of SIZES; stop at the first that fails."""
+    attempt = functools.cache(lambda b: _check_on(what, fn, list(SIZES[0]), b, seed))
     b, note = _choose_form(fn, batched, lambda b: attempt(b)[1])
     report = attempt(b)[0]
     if not report.ok:
         report.note = note if report.kinds != {"not_written"} else ""
         return report
-    report.sizes = [list(s) for s in sizes_list]
-    for i, sizes in enumerate(sizes_list[1:], start=1):
+    report.sizes = [list(s) for s in SIZES]
+    for i, sizes in enumerate(SIZES[1:], start=1):
         rep, _ = _check_on(what, fn, list(sizes), b, seed + i)
         if not rep.ok:
-            report.sizes = [list(s) for s in sizes_list[:i + 1]]
+            report.sizes = [list(s) for s in SIZES[:i + 1]]
             report.rows = rep.rows
             for f in rep.findings:
-                msg = f"right on {list(sizes_list[0])} but not on {list(sizes)}: {f.message}"
+                msg = f"right on {list(SIZES[0])} but not on {list(sizes)}: {f.message}"
                 if f.kind in ("exception", "shape", "count"):
                     msg += (" Is a size written into your code (30, 784, …)? Take sizes from the "
                             "arrays instead, e.g. W1.shape[0].")
