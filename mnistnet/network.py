@@ -18,6 +18,8 @@ is one sample's δ, and (Wᵀδ)ᵀ = δᵀW. Python lists count from 0, so
 import copy
 import math
 import numbers
+import os
+import sys
 import warnings
 
 import numpy as np
@@ -80,6 +82,15 @@ def _draw(rng, shape, init, n_in, dtype):
         flat[k:k + m] = part
     return out
 
+
+
+def _caller_outside():
+    """warnings.warn's stacklevel naming the first caller outside mnistnet (the learner's line,
+    whichever of forward, cost, predict or sgd was called), not a line of the package."""
+    frame, level, package = sys._getframe(1), 1, os.path.dirname(__file__)
+    while frame.f_back is not None and os.path.dirname(frame.f_code.co_filename) == package:
+        frame, level = frame.f_back, level + 1
+    return level
 
 class Network:
     """A fully connected sigmoid network, e.g. ``Network([784, 30, 10])``.
@@ -391,7 +402,7 @@ class Network:
         if lo >= 0 and hi > UNSCALED_ABOVE:
             warnings.warn(f"X's values go from {lo:g} to {hi:g}: they look like unscaled pixel "
                           f"values. This network expects pixels in [0, 1]: X = X / "
-                          f"{255 if hi <= 255 else hi:g}", stacklevel=4)
+                          f"{255 if hi <= 255 else hi:g}", stacklevel=_caller_outside())
         return X
 
     def check_data(self, X, y, *, one_sample=False, batch_only=False, targets=True):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mnistnet import Network
+from mnistnet.train import sgd
 from mnistnet.functions import (COSTS, OUTPUTS, CrossEntropyCost, QuadraticCost, Sigmoid,
                                 Softmax, one_hot, sigmoid, sigmoid_prime, softmax)
 
@@ -249,6 +250,14 @@ def test_raw_integer_pixels_are_refused_and_unscaled_floats_warned():
         net.forward(X)
     with pytest.warns(UserWarning, match=r"unscaled pixel values.*X = X / 25"):
         net.forward(X.astype(np.float64))
+    # The warning names the caller's line, whichever entry point it went through.
+    y = np.zeros(5, int)
+    for call in (lambda X: net.forward(X), lambda X: net.predict(X), lambda X: net.cost(X, y),
+                 lambda X: net.accuracy(X, y), lambda X: net.backprop(X, y),
+                 lambda X: sgd(net.copy(), (X, y), 0, 5, 0.1)):
+        with pytest.warns(UserWarning, match="unscaled pixel values") as record:
+            call(X.astype(np.float64))
+        assert [w.filename for w in record] == [__file__]
     net.forward(np.array([[0, 1] * 392]))                 # 0/1 integers are fine as they are
     with warnings.catch_warnings():
         warnings.simplefilter("error")
