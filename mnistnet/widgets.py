@@ -480,7 +480,8 @@ class Trainer:
                 self._buttons(False)
 
     def _finish(self, net, history, outcome, epochs):
-        """Final plot, status and results of a run."""
+        """Final plot, status and results of a run; the note (of the run going on) is cleared."""
+        self._set_note("")
         if self.draw and history:                  # None, or a History with no epoch yet: no curves
             self._draw_curves(history, epochs, title={"done": None, "error": "failed"}.get(outcome, outcome))
         self.progress_bar.bar_style = END_BAR_STYLE.get(outcome, "warning")
@@ -490,8 +491,7 @@ class Trainer:
                     "interrupted": f"stopped{where}"}[outcome]
             return self._set_status(f"{head}: {self.error}", color=None if outcome == "interrupted" else RED)
         if len(history) == 0:
-            self._set_status("stopped before the first mini-batch: nothing trained.")
-            return self._set_note("")
+            return self._set_status("stopped before the first mini-batch: nothing trained.")
         X_test, y_test = self._test
         predicted = net.predict(X_test)
         if self.draw:
@@ -504,7 +504,6 @@ class Trainer:
             prefix = "stopped after " if _whole(history.epoch[-1]) else "stopped "
         self._set_status(_epoch_text(history, epochs, prefix) + f" · {self._test_name} accuracy "
                          f"{100 * np.mean(predicted == y_test):.2f} %")
-        self._set_note("")
 
     # --- for code and tests ----------------------------------------------------------
 

@@ -192,7 +192,7 @@ def test_divergence_is_reported_in_the_status_not_raised(trainer):
     assert "diverged" in trainer.status.value
     assert "training diverged" in trainer.status.value     # train.Diverged's own message
     assert trainer.progress_bar.bar_style == "danger"
-    assert trainer.exception is None and not trainer.running
+    assert trainer.exception is None and not trainer.running and trainer.note_text == ""
     assert _is_png(trainer.plot.value)
 
 
@@ -484,6 +484,7 @@ def test_foreground_mode_draws_each_epoch_and_reports_an_interrupt(data):
     assert len(plots_seen) == 2 and all(_is_png(p) for p in plots_seen)
     assert plots_seen[0] != plots_seen[1]      # redrawn after each epoch
     assert t.status_text == "stopped after epoch 2/3: interrupted (the kernel's interrupt)"
+    assert t.note_text == ""                   # the foreground note ended with the run
     assert not t.running and not t.train_button.disabled and len(t.history) == 2
 
 
