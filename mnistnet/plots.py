@@ -195,6 +195,9 @@ def plot_curves(histories, labels=None, *, faded=(), epochs=None, title=None, st
     fig.clear()
     ax_cost, ax_acc = fig.subplots(1, 2)
     labels = list(labels) if labels is not None else [run_label(h) for h in histories]
+    if len(labels) != len(histories):
+        raise ValueError(f"plot_curves: {len(histories)} histories but {len(labels)} labels; "
+                         f"give one label per history")
     longest = max([h.epoch[-1] for h in [*histories, *(h for _, h in faded)] if len(h)] + [1])
     epochs = epochs or int(np.ceil(longest))
     all_acc = []

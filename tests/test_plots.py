@@ -10,6 +10,7 @@ import pytest  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from mnistnet import plots  # noqa: E402
+from mnistnet.train import History  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -170,3 +171,9 @@ def test_curve_styles_given_by_the_caller_win():
     cost_lines = fig.axes[0].lines
     assert [line.get_color() for line in cost_lines] == ["C0", "C0"]
     assert [line.get_linestyle() for line in cost_lines] == ["--", "-"]
+
+
+def test_plot_curves_wants_one_label_per_history():
+    h = History()                                   # a second history was silently not drawn
+    with pytest.raises(ValueError, match="2 histories but 1 labels"):
+        plots.plot_curves([h, h], ["only one"])
